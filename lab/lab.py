@@ -312,8 +312,8 @@ def push_images(images: dict[str, str]) -> None:
         local = images[key]
         repo, tag = target.split(":")
         remote = f"{REGISTRY_HOST}/{target}"
-        pushed = {d.split("@")[1] for d in json.loads(docker(
-            "image", "inspect", "-f", "{{json .RepoDigests}}", local)) if d.startswith(f"{REGISTRY_HOST}/{repo}@")}
+        repo_digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", local))
+        pushed = {d.split("@")[1] for d in repo_digests if d.startswith(f"{REGISTRY_HOST}/{repo}@")}
         if reg.digest_of(repo, tag, DOCKER_MANIFEST) in pushed:
             continue
         log(f"pushing {remote}")
@@ -383,7 +383,7 @@ def write_inventory(droplets: list[dict[str, object]]) -> None:
     hosts = {d["instance"]: {"ansible_host": d["address"]} for d in droplets}
     inventory = {"droplets": {"hosts": hosts}}
     path = ROOT / "inventory" / "lab" / "hosts.yml"
-    text = "# Written by lab/lab.py up: the lab's droplets.\n" + json.dumps(inventory, indent=2) + "\n"
+    text = "---\n# Written by lab/lab.py up: the lab's droplets.\n" + json.dumps(inventory, indent=2) + "\n"
     path.write_text(text)
 
 

@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path == "/health":
             self.answer(200 if HEALTHY else 500, "ok" if HEALTHY else "unhealthy")

@@ -107,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path == "/healthz":
             self.reply(200, {"ok": True})

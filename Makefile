@@ -1,0 +1,62 @@
+# berth: `make demo` sets up the lab and runs the main job; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+DROPLETS ?= 1
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean
+
+setup:
+	@bash scripts/setup-system.sh
+	@$(MAKE) --no-print-directory $(VENV)/.installed .collections/ansible_collections/berth/ops
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --group test
+	touch $@
+
+# The checkout itself is the collection berth.ops (see collections_path in ansible.cfg).
+.collections/ansible_collections/berth/ops:
+	mkdir -p .collections/ansible_collections/berth
+	ln -sfn ../../.. $@
+
+lab: setup
+	$(PY) lab/lab.py up --droplets $(DROPLETS)
+
+lab-down:
+	$(PY) lab/lab.py down
+
+demo: lab
+	ansible-playbook playbooks/deploy.yml
+
+lint: setup
+	yamllint -s .
+	ruff check .
+	ansible-lint --profile production
+	$(PY) tests/sanity/check_docs.py
+
+unit: setup
+	pytest -q tests/unit
+
+molecule: lab
+	@for s in $(SCENARIOS); do echo "== molecule $$s"; molecule test -s $$s || exit 1; done
+
+e2e: lab
+	pytest -q tests/integration tests/e2e
+
+test: lint unit molecule e2e
+
+bench: lab
+	$(PY) bench/run.py
+
+build: setup
+	ansible-galaxy collection build --force --output-path $(CURDIR)/.lab/dist
+
+clean: lab-down
+	rm -rf .lab/dist

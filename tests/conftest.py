@@ -1,0 +1,51 @@
+"""Shared fixtures: where the lab is and how to talk to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_STATE = ROOT / ".lab"
+REGISTRY = "registry.berth.test"
+
+
+@pytest.fixture(scope="session")
+def lab_credentials() -> dict[str, str]:
+    path = LAB_STATE / "credentials.json"
+    if not path.exists():
+        pytest.fail("the lab is not up: run `make lab` (make e2e does it for you)")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def lab_ca() -> str:
+    return str(LAB_STATE / "pki" / "ca.crt")
+
+
+def run_playbook(playbook: str, *args: str, check: bool = False, env: dict | None = None
+                 ) -> subprocess.CompletedProcess:
+    """Run ansible-playbook from the project root against the lab inventory."""
+    full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                    **(env or {}))
+    result = subprocess.run(["ansible-playbook", playbook, *args], cwd=ROOT, env=full_env,
+                            capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        pytest.fail(f"{playbook} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    return result
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Parse PLAY RECAP lines into {host: {ok: n, changed: n, ...}}."""
+    hosts: dict[str, dict[str, int]] = {}
+    lines = output.split("PLAY RECAP", 1)[-1].splitlines()[1:]
+    for line in lines:
+        if ":" not in line or "=" not in line:
+            continue
+        host, _, counters = line.partition(":")
+        hosts[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
+    return hosts

@@ -1,0 +1,94 @@
+"""The lab registry must behave like GHCR: bearer tokens, public vs private repositories."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+import requests
+from conftest import LAB_STATE, REGISTRY
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+
+def challenge(ca: str) -> dict[str, str]:
+    answer = requests.get(f"https://{REGISTRY}/v2/", verify=ca, timeout=10)
+    assert answer.status_code == 401
+    scheme, _, params = answer.headers["WWW-Authenticate"].partition(" ")
+    assert scheme == "Bearer"
+    return dict(re.findall(r'(\w+)="([^"]*)"', params))
+
+
+def manifest_status(ca: str, repo: str, auth: tuple[str, str] | None) -> int:
+    params = challenge(ca)
+    token_answer = requests.get(params["realm"], verify=ca, timeout=10, auth=auth,
+                                params={"service": params["service"], "scope": f"repository:{repo}:pull"})
+    assert token_answer.status_code == 200
+    token = token_answer.json()["token"]
+    answer = requests.get(f"https://{REGISTRY}/v2/{repo}/manifests/1.0.0", verify=ca, timeout=10,
+                          headers={"Authorization": f"Bearer {token}", "Accept": MANIFEST_TYPES})
+    return answer.status_code
+
+
+def test_private_repository_refuses_anonymous_token(lab_ca):
+    assert manifest_status(lab_ca, "berth/sample-app", None) == 401
+
+
+def test_private_repository_serves_with_credentials(lab_ca, lab_credentials):
+    creds = (lab_credentials["pull_user"], lab_credentials["pull_password"])
+    assert manifest_status(lab_ca, "berth/sample-app", creds) == 200
+
+
+def test_public_repository_serves_anonymously(lab_ca):
+    assert manifest_status(lab_ca, "berth/public-app", None) == 200
+
+
+def test_wrong_password_is_refused_by_token_server(lab_ca, lab_credentials):
+    params = challenge(lab_ca)
+    answer = requests.get(params["realm"], verify=lab_ca, timeout=10,
+                          auth=(lab_credentials["pull_user"], "not-the-password"),
+                          params={"service": params["service"]})
+    assert answer.status_code == 401
+
+
+def test_read_only_token_cannot_push(lab_ca, lab_credentials):
+    params = challenge(lab_ca)
+    answer = requests.get(params["realm"], verify=lab_ca, timeout=10,
+                          auth=(lab_credentials["pull_user"], lab_credentials["pull_password"]),
+                          params={"service": params["service"],
+                                  "scope": "repository:berth/sample-app:pull,push"})
+    token = answer.json()["token"]
+    upload = requests.post(f"https://{REGISTRY}/v2/berth/sample-app/blobs/uploads/", verify=lab_ca,
+                           timeout=10, headers={"Authorization": f"Bearer {token}"})
+    assert upload.status_code == 401
+
+
+@pytest.fixture
+def empty_docker_config(tmp_path):
+    return dict(os.environ, DOCKER_CONFIG=str(tmp_path))
+
+
+def docker(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def test_docker_pull_private_needs_login(empty_docker_config, lab_credentials):
+    image = f"{REGISTRY}/berth/sample-app:1.1.0"
+    refused = docker(empty_docker_config, "pull", "-q", image)
+    assert refused.returncode != 0
+    assert re.search(r"unauthorized|denied|authentication required", refused.stderr, re.I), refused.stderr
+
+    login = docker(empty_docker_config, "login", "-u", lab_credentials["pull_user"], "--password-stdin",
+                   REGISTRY, stdin=lab_credentials["pull_password"])
+    assert login.returncode == 0, login.stderr
+    pulled = docker(empty_docker_config, "pull", "-q", image)
+    assert pulled.returncode == 0, pulled.stderr
+    assert (LAB_STATE / "credentials.json").stat().st_mode & 0o077 == 0
