@@ -29,7 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab"
-STATE = Path(os.environ.get("BERTH_LAB_STATE", ROOT / ".lab"))
+# One lab per machine, whatever checkout drives it: its CA, keys and credentials live here and the
+# checkout sees them as .lab/ (a link), so two clones never fight over the same containers.
+STATE = Path(os.environ.get("BERTH_LAB_STATE", "/var/lib/berth-lab"))
 IMAGES = LAB / "images"
 NETWORK = "berth-lab"
 REGISTRY_HOST = "registry.berth.test"
@@ -63,7 +65,21 @@ def exists(kind: str, name: str) -> bool:
 
 # --- engine -----------------------------------------------------------------------------------
 
+def link_state() -> None:
+    STATE.mkdir(parents=True, exist_ok=True)
+    STATE.chmod(0o700)
+    link = ROOT / ".lab"
+    if link.is_symlink() and link.resolve() == STATE.resolve():
+        return
+    if link.is_symlink() or not link.exists():
+        link.unlink(missing_ok=True)
+        link.symlink_to(STATE)
+    else:
+        sys.exit(f"lab: {link} is a directory; remove it so it can point at {STATE}")
+
+
 def ensure_engine() -> None:
+    link_state()
     if run("docker", "info", check=False).returncode == 0:
         return
     if not shutil.which("dockerd"):
@@ -336,6 +352,9 @@ def ssh_key() -> Path:
 
 def droplet_create(name: str, image: str) -> dict[str, object]:
     container = f"berth-{name}"
+    if exists("container", container) and docker("inspect", "-f", "{{.Config.Image}}", container) != image:
+        log(f"recreating {container}: its image recipe changed")
+        droplet_destroy(name)
     if not exists("container", container):
         ensure_network()
         docker("run", "-d", "--name", container, "--hostname", name, "--network", NETWORK,
