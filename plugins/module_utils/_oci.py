@@ -14,8 +14,8 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -46,8 +46,8 @@ class RegistryError(Exception):
 class Reference:
     registry: str  # as written by the user, docker.io for Docker Hub
     repository: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+    tag: str | None = None
+    digest: str | None = None
 
     @property
     def api_host(self) -> str:
@@ -122,7 +122,7 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def parse_retry_after(value: Optional[str], body: bytes = b"") -> Optional[float]:
+def parse_retry_after(value: str | None, body: bytes = b"") -> float | None:
     """Seconds to wait from a Retry-After header, or a hint in a GHCR-style error body."""
     if value:
         try:
@@ -161,8 +161,8 @@ class Stats:
 
 
 class Client:
-    def __init__(self, transport: Transport, username: Optional[str] = None,
-                 password: Optional[str] = None, timeout: float = 10, retries: int = 4,
+    def __init__(self, transport: Transport, *, username: str | None = None,
+                 password: str | None = None, timeout: float = 10, retries: int = 4,
                  deadline: float = 60, backoff_cap: float = 8,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -280,7 +280,7 @@ class Client:
 
     # -- resolution ----------------------------------------------------------------------------
 
-    def resolve(self, text: str, platform: Optional[str] = None) -> dict:
+    def resolve(self, text: str, platform: str | None = None) -> dict:
         ref = parse_reference(text)
         path = f"manifests/{ref.reference}"
         head = self.request("HEAD", ref, path, text)
@@ -317,7 +317,7 @@ class Client:
                                         else self._single_platform(ref, body, text) == platform)
         return result
 
-    def _single_platform(self, ref: Reference, body: Optional[bytes], image: str) -> Optional[str]:
+    def _single_platform(self, ref: Reference, body: bytes | None, image: str) -> str | None:
         """The os/arch(/variant) of a single-platform image, read from its config blob."""
         try:
             config_digest = json.loads(body or b"{}")["config"]["digest"]
@@ -368,7 +368,7 @@ def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip()
 
 
-def _error_code(body: bytes) -> Optional[str]:
+def _error_code(body: bytes) -> str | None:
     try:
         errors = json.loads(body or b"{}").get("errors") or []
         return errors[0].get("code") if errors else None

@@ -26,7 +26,7 @@ errors: list[str] = []
 def ansible_doc(*args: str) -> dict:
     result = subprocess.run(["ansible-doc", "--json", *args], capture_output=True, text=True,
                             cwd=ROOT, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0 or "[ERROR]" in result.stderr:
         errors.append(f"ansible-doc {' '.join(args)} failed: {result.stderr.strip()[:500]}")
         return {}
     return json.loads(result.stdout)
@@ -34,6 +34,9 @@ def ansible_doc(*args: str) -> dict:
 
 def check_module(path: Path) -> None:
     name = f"berth.ops.{path.stem}"
+    text = subprocess.run(["ansible-doc", name], capture_output=True, text=True, cwd=ROOT, check=False)
+    if text.returncode != 0 or "[ERROR]" in text.stderr or "[ERROR]" in text.stdout:
+        errors.append(f"ansible-doc {name} does not render: {(text.stderr or text.stdout).strip()[:300]}")
     doc = ansible_doc(name).get(name, {})
     if not doc:
         return
@@ -68,6 +71,10 @@ def check_role(path: Path) -> None:
     if errors and errors[-1].startswith(name):
         return
     ansible_doc("-t", "role", name)
+    text = subprocess.run(["ansible-doc", "-t", "role", name], capture_output=True, text=True, cwd=ROOT,
+                          check=False)
+    if text.returncode != 0 or "[ERROR]" in text.stderr:
+        errors.append(f"ansible-doc -t role {name} does not render: {text.stderr.strip()[:300]}")
     specs = yaml.safe_load((path / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]
     options = specs.get("options", {})
     defaults = yaml.safe_load((path / "defaults/main.yml").read_text()) or {}

@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# Copyright: berth developers
+# Apache License 2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: image_digest
+short_description: Resolve container image tags to digests through the OCI distribution API
+version_added: 0.1.0
+description:
+  - Asks a registry (GHCR, Docker Hub, any OCI distribution registry) for the manifest digest of
+    each image reference, so a deploy can pin C(name@sha256:...) and never depend on a moving tag.
+  - For a multi-platform image it returns the index digest (C(docker pull) of it picks the host's
+    platform) and lists the platforms; BuildKit attestation entries (C(unknown/unknown)) are skipped.
+  - Follows the registry's C(WWW-Authenticate) challenge (Bearer token flow, anonymous or with Basic
+    credentials, or plain Basic), re-authenticates on a 401, reuses a token per repository within a
+    run, retries 429 and 5xx with capped backoff honouring C(Retry-After), within an overall deadline.
+  - References that already carry C(@sha256:...) are verified against the registry, not trusted.
+  - It only reads, so it never reports a change and runs the same in check mode.
+author: berth developers
+options:
+  images:
+    description:
+      - Image references, for example C(ghcr.io/org/app:1.4.2), C(traefik:v3.2),
+        C(registry.example.com:5000/team/app), C(ghcr.io/org/app@sha256:...).
+    type: list
+    elements: str
+    required: true
+    aliases: [image, name]
+  username:
+    description: Registry account (GHCR - the user or bot that owns the token).
+    type: str
+  password:
+    description: Registry credential (GHCR - a personal access token with read:packages).
+    type: str
+  platform:
+    description:
+      - A platform such as C(linux/amd64) or C(linux/arm64/v8). When given, each result says in
+        C(platform_found) whether the image exists for it.
+    type: str
+  ca_path:
+    description: PEM file of CA certificates to trust in addition to the system's.
+    type: path
+  validate_certs:
+    description: Verify the registry's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds for each HTTP request.
+    type: float
+    default: 10.0
+  retries:
+    description: Retries of one request after 429, 5xx or a connection failure.
+    type: int
+    default: 4
+  deadline:
+    description: Seconds for the whole resolution of all images; past it the module fails.
+    type: float
+    default: 60.0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: It only reads from the registry, so check mode runs it in full.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Needs only ansible-core on the machine it runs on (it uses ansible-core's own HTTP helpers).
+seealso:
+  - name: OCI distribution specification
+    description: The registry API this module speaks.
+    link: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+"""
+
+EXAMPLES = r"""
+- name: Resolve the release's images before touching any host
+  berth.ops.image_digest:
+    images:
+      - ghcr.io/my-org/shop-web:1.4.2
+      - ghcr.io/my-org/shop-worker:1.4.2
+      - traefik:v3.2
+    username: my-org-bot
+    password: "{{ vault_ghcr_read_token }}"
+  delegate_to: localhost
+  run_once: true
+  register: release
+
+- name: Use the pinned references
+  ansible.builtin.debug:
+    msg: "{{ release.pinned['ghcr.io/my-org/shop-web:1.4.2'] }}"
+
+- name: Check that an image exists for arm64 droplets
+  berth.ops.image_digest:
+    image: ghcr.io/my-org/shop-web:1.4.2
+    platform: linux/arm64
+  register: arm
+  failed_when: not arm.images[0].platform_found
+"""
+
+RETURN = r"""
+images:
+  description: One entry per requested image, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    image:
+      description: The reference as given.
+      type: str
+      sample: ghcr.io/my-org/shop-web:1.4.2
+    digest:
+      description: Digest of the manifest served for the reference (the index for multi-platform images).
+      type: str
+      sample: sha256:5b0f4e8a0c3e1e9b0f6c6d1b6a0d3f1f2b8e8c1e2c3d4e5f60718293a4b5c6d7
+    pinned:
+      description: C(registry/repository@digest), ready for C(image:) in a compose file.
+      type: str
+      sample: ghcr.io/my-org/shop-web@sha256:5b0f4e8a0c3e1e9b0f6c6d1b6a0d3f1f2b8e8c1e2c3d4e5f60718293a4b5c6d7
+    media_type:
+      description: Media type of that manifest.
+      type: str
+      sample: application/vnd.oci.image.index.v1+json
+    multi_platform:
+      description: Whether the digest is an image index or manifest list.
+      type: bool
+    platforms:
+      description: Platforms of a multi-platform image (attestations skipped); empty for a single one.
+      type: list
+      elements: str
+      sample: [linux/amd64, linux/arm64/v8]
+    platform_found:
+      description: Whether the image exists for O(platform); only when O(platform) was given.
+      type: bool
+      returned: when platform is given
+    registry:
+      description: Registry host the reference names (C(docker.io) for Docker Hub).
+      type: str
+    repository:
+      description: Repository path in that registry (C(library/...) for official Docker Hub images).
+      type: str
+    tag:
+      description: The tag asked for, if any.
+      type: str
+pinned:
+  description: Map of each reference as given to its pinned reference.
+  returned: success
+  type: dict
+  sample: {"traefik:v3.2": "docker.io/library/traefik@sha256:..."}
+requests:
+  description: HTTP requests sent, in all and per image (token requests included).
+  returned: always
+  type: dict
+  sample: {"total": 5, "token": 2, "reauth": 0, "retries": 0, "per_image": {"traefik:v3.2": 3}}
+errors:
+  description: On failure, one entry per image that failed, with a stable C(kind) and a message.
+  returned: failure
+  type: list
+  elements: dict
+  sample:
+    - image: ghcr.io/my-org/app:9.9
+      kind: not_found
+      msg: "ghcr.io/my-org/app:9.9: tag '9.9' not found in ghcr.io/my-org/app"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
+from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
+
+
+def argument_spec() -> dict:
+    return {
+        "images": {"type": "list", "elements": "str", "required": True, "aliases": ["image", "name"]},
+        "username": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+        "platform": {"type": "str"},
+        "ca_path": {"type": "path"},
+        "validate_certs": {"type": "bool", "default": True},
+        "timeout": {"type": "float", "default": 10.0},
+        "retries": {"type": "int", "default": 4},
+        "deadline": {"type": "float", "default": 60.0},
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_together=[("username", "password")])
+    params = module.params
+    if not params["images"]:
+        module.fail_json(msg="images: give at least one image reference")
+    for name in ("timeout", "deadline"):
+        if params[name] <= 0:
+            module.fail_json(msg=f"{name}: must be more than 0, got {params[name]}")
+    if params["platform"] is not None and params["platform"].count("/") not in (1, 2):
+        module.fail_json(msg=f"platform: {params['platform']!r} is not os/arch or os/arch/variant")
+    client = Client(make_transport(params["validate_certs"], params["ca_path"]),
+                    username=params["username"], password=params["password"],
+                    timeout=params["timeout"], retries=params["retries"], deadline=params["deadline"])
+    results, errors = [], []
+    for image in params["images"]:
+        try:
+            results.append(client.resolve(image, params["platform"]))
+        except RegistryError as exc:
+            errors.append({"image": image, "kind": exc.kind, "msg": str(exc)})
+    stats = client.stats
+    requests = {"total": stats.requests, "token": stats.token_requests, "reauth": stats.reauths,
+                "retries": stats.retries, "per_image": stats.per_image}
+    if errors:
+        module.fail_json(msg="; ".join(e["msg"] for e in errors), errors=errors, images=results,
+                         requests=requests)
+    module.exit_json(changed=False, images=results, requests=requests,
+                     pinned={r["image"]: r["pinned"] for r in results})
+
+
+if __name__ == "__main__":
+    main()
