@@ -1,0 +1,140 @@
+# Copyright: berth developers
+# Apache License 2.0
+"""Health gate: N consecutive good answers before a deadline, with separate failure budgets.
+
+Private to berth.ops. The HTTP exchange and the container check are passed in, so the gate's
+logic is plain Python that unit tests drive with a fake clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._oci import Response, TransportError
+
+MISSING = object()
+
+
+@dataclass
+class Policy:
+    successes: int = 3
+    max_bad_answers: int = 10
+    max_connection_errors: int = 30
+    interval: float = 1.0
+    timeout: float = 0.8
+    deadline: float = 60.0
+    expected_status: tuple[int, ...] = (200,)
+    body_regex: str | None = None
+    json_match: dict[str, Any] | None = None
+
+
+def json_lookup(document: Any, path: str) -> Any:
+    """Follow a dotted path (``checks.db.status``, ``items.0.id``) into parsed JSON."""
+    node = document
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return MISSING
+    return node
+
+
+def judge(response: Response, policy: Policy) -> str | None:
+    """None when the answer is good, else why it is not."""
+    if response.status not in policy.expected_status:
+        return f"status {response.status} not in {list(policy.expected_status)}"
+    text = response.body.decode("utf-8", "replace")
+    if policy.body_regex and not re.search(policy.body_regex, text):
+        return f"body does not match /{policy.body_regex}/"
+    if policy.json_match:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return "body is not JSON"
+        for path, expected in policy.json_match.items():
+            found = json_lookup(document, path)
+            if found is MISSING:
+                return f"JSON has no {path!r}"
+            if found != expected and str(found) != str(expected):
+                return f"JSON {path!r} is {found!r}, expected {expected!r}"
+    return None
+
+
+class Gate:
+    def __init__(self, policy: Policy, probe: Callable[[float], Response],
+                 container_state: Callable[[], str | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.policy = policy
+        self.probe = probe
+        self.container_state = container_state
+        self.clock = clock
+        self.sleep = sleep
+
+    def _probe_once(self, start: float, remaining: float) -> tuple[dict[str, Any], str | None, bool]:
+        """One probe: (log entry, problem or None, whether it was a connection error)."""
+        sent = self.clock()
+        entry: dict[str, Any] = {"t": round(sent - start, 3)}
+        connection_error = False
+        try:
+            response = self.probe(min(self.policy.timeout, max(0.05, remaining)))
+            entry["status"] = response.status
+            problem = judge(response, self.policy)
+        except TransportError as exc:
+            problem = entry["error"] = f"{exc.kind}: {exc}"
+            connection_error = True
+        entry["latency_ms"] = round((self.clock() - sent) * 1000, 1)
+        entry["ok"] = problem is None
+        if problem is not None:
+            entry["problem"] = problem
+        return entry, problem, connection_error
+
+    def _stop_reason(self, start: float, streak: int) -> str | None:
+        policy = self.policy
+        if self.clock() - start >= policy.deadline:
+            return (f"deadline: {policy.deadline:g} s passed with {streak} of {policy.successes} "
+                    "consecutive good answers")
+        if self.container_state is not None:
+            state = self.container_state()
+            if state is not None:
+                return f"container: {state}"
+        return None
+
+    def run(self) -> dict[str, Any]:
+        policy = self.policy
+        start = self.clock()
+        log: list[dict[str, Any]] = []
+        streak = bad = errors = 0
+        reason = None
+        while reason is None:
+            reason = self._stop_reason(start, streak)
+            if reason is not None:
+                break
+            sent = self.clock()
+            entry, problem, connection_error = self._probe_once(start, policy.deadline - (sent - start))
+            log.append(entry)
+            if problem is None:
+                streak += 1
+                if streak >= policy.successes:
+                    break
+            elif connection_error:
+                streak, errors = 0, errors + 1
+                if errors > policy.max_connection_errors:
+                    reason = f"connection errors: {errors} (budget {policy.max_connection_errors}); last: {problem}"
+            else:
+                streak, bad = 0, bad + 1
+                if bad > policy.max_bad_answers:
+                    reason = f"bad answers: {bad} (budget {policy.max_bad_answers}); last: {problem}"
+            wait = policy.interval - (self.clock() - sent)
+            if reason is None and wait > 0:
+                self.sleep(min(wait, max(0.0, policy.deadline - (self.clock() - start))))
+        return {"passed": reason is None, "elapsed": round(self.clock() - start, 3), "attempts": len(log),
+                "successes_in_a_row": streak, "bad_answers": bad, "connection_errors": errors,
+                "probes": log, "reason": reason}

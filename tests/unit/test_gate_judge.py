@@ -1,0 +1,67 @@
+"""What counts as a good answer, and how the gate counts, on a fake clock."""
+
+import pytest
+from ansible_collections.berth.ops.plugins.module_utils._gate import MISSING, Gate, Policy, json_lookup, judge
+from ansible_collections.berth.ops.plugins.module_utils._oci import Response, TransportError
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("status", "ok"), ("checks.db", "up"), ("items.1.id", 2), ("items.-1.id", 2), ("nope", MISSING),
+    ("items.5", MISSING), ("status.x", MISSING),
+])
+def test_json_lookup(path, expected):
+    doc = {"status": "ok", "checks": {"db": "up"}, "items": [{"id": 1}, {"id": 2}]}
+    assert json_lookup(doc, path) == expected
+
+
+@pytest.mark.parametrize(("response", "policy", "problem"), [
+    (Response(200, {}, b"ok"), Policy(), None),
+    (Response(204, {}, b""), Policy(expected_status=(200, 204)), None),
+    (Response(500, {}, b""), Policy(), "status 500"),
+    (Response(200, {}, b"starting"), Policy(body_regex="^ok$"), "body does not match"),
+    (Response(200, {}, b'{"status":"ok","n":3}'), Policy(json_match={"status": "ok", "n": "3"}), None),
+    (Response(200, {}, b'{"status":"degraded"}'), Policy(json_match={"status": "ok"}), "is 'degraded'"),
+    (Response(200, {}, b"<html>"), Policy(json_match={"status": "ok"}), "not JSON"),
+])
+def test_judge(response, policy, problem):
+    verdict = judge(response, policy)
+    assert (verdict is None) if problem is None else (problem in verdict)
+
+
+def run_gate(answers, **policy):
+    clock = {"t": 0.0}
+    script = list(answers)
+
+    def probe(_timeout):
+        clock["t"] += 0.01
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def sleep(seconds):
+        clock["t"] += seconds
+
+    return Gate(Policy(**policy), probe, clock=lambda: clock["t"], sleep=sleep).run()
+
+
+OK, BAD = Response(200, {}, b"ok"), Response(503, {}, b"")
+REFUSED = TransportError("refused", "connection refused")
+
+
+def test_streak_resets_on_a_bad_answer():
+    result = run_gate([OK, OK, BAD, OK, OK, OK], successes=3)
+    assert result["passed"] and result["attempts"] == 6 and result["bad_answers"] == 1
+
+
+def test_separate_budgets():
+    errors = run_gate([REFUSED], max_connection_errors=3, max_bad_answers=0)
+    assert not errors["passed"] and errors["reason"].startswith("connection errors: 4")
+    bad = run_gate([BAD], max_bad_answers=2, max_connection_errors=100)
+    assert not bad["passed"] and bad["reason"].startswith("bad answers: 3") and bad["attempts"] == 3
+
+
+def test_deadline_is_absolute():
+    result = run_gate([REFUSED], max_connection_errors=1000, interval=1, deadline=10)
+    assert not result["passed"] and result["reason"].startswith("deadline")
+    assert 10 <= result["elapsed"] < 11 and result["attempts"] == 10
