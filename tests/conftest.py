@@ -49,3 +49,19 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         host, _, counters = line.partition(":")
         hosts[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
     return hosts
+
+
+def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict | None = None
+               ) -> tuple[bool, dict]:
+    """Run one berth.ops module through Ansible (ad hoc) and return (failed, result)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **(extra_env or {}))
+    result = subprocess.run(["ansible", host, "-m", module, "-a", json.dumps(args)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=False, timeout=300)
+    try:
+        data = json.loads(result.stdout)
+        outcome = data["plays"][0]["tasks"][0]["hosts"][host]
+    except (ValueError, KeyError, IndexError):
+        pytest.fail(f"no JSON result from {module}: rc={result.returncode}\n{result.stdout[-2000:]}\n"
+                    f"{result.stderr[-2000:]}")
+    return bool(outcome.get("failed") or outcome.get("unreachable")), outcome

@@ -329,11 +329,18 @@ class Client:
         config = json.loads(blob.body)
         return _platform_string(config)
 
+    def _repository_missing(self, ref: Reference, image: str) -> bool:
+        """Distribution answers MANIFEST_UNKNOWN for a missing repository too; its tag list tells."""
+        answer = self.request("GET", ref, "tags/list?n=1", image, accept="application/json")
+        return answer.status == 404 and _error_code(answer.body) == "NAME_UNKNOWN"
+
     def _check_found(self, response: Response, ref: Reference, image: str) -> None:
         if response.status == 200:
             return
         code = _error_code(response.body)
         if response.status == 404 and code == "NAME_UNKNOWN":
+            raise RegistryError("repo_not_found", f"{image}: repository {ref.name} not found")
+        if response.status == 404 and self._repository_missing(ref, image):
             raise RegistryError("repo_not_found", f"{image}: repository {ref.name} not found")
         if response.status == 404:
             what = f"digest {ref.digest}" if ref.digest else f"tag {ref.tag!r}"
