@@ -24,7 +24,7 @@ class Server:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.count += 1
                 status, body, delay = behaviour(outer.count)
                 time.sleep(delay)

@@ -15,8 +15,8 @@ import requests
 from conftest import LAB_STATE, REGISTRY, ROOT, run_module
 
 sys.path.insert(0, str(ROOT / ".collections"))
-from ansible_collections.berth.ops.plugins.module_utils._http import make_transport  # noqa: E402
-from ansible_collections.berth.ops.plugins.module_utils._oci import ACCEPT, Client  # noqa: E402
+from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
+from ansible_collections.berth.ops.plugins.module_utils._oci import ACCEPT, Client
 
 PRIVATE = f"{REGISTRY}/berth/sample-app"
 PUBLIC = f"{REGISTRY}/berth/public-app:1.0.0"
@@ -31,7 +31,7 @@ def creds(lab_credentials, lab_ca):
 def raw_manifest(image: str, creds: dict) -> bytes:
     """The manifest bytes, fetched independently of the module, to check the digest it reports."""
     repo, tag = image.removeprefix(f"{REGISTRY}/").split(":")
-    token = requests.get(f"https://auth.berth.test/token", verify=creds["ca_path"], timeout=10,
+    token = requests.get("https://auth.berth.test/token", verify=creds["ca_path"], timeout=10,
                          auth=(creds["username"], creds["password"]),
                          params={"service": "berth-lab-registry", "scope": f"repository:{repo}:pull"}).json()["token"]
     answer = requests.get(f"https://{REGISTRY}/v2/{repo}/manifests/{tag}", verify=creds["ca_path"], timeout=10,
@@ -181,7 +181,7 @@ class Throttle:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            do_GET = do_HEAD = relay
+            do_GET = do_HEAD = relay  # noqa: N815 - http.server dispatches on these names
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
