@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 import yaml
-from conftest import ROOT, recap, run_playbook
+from conftest import ROOT, recap, run_module, run_playbook
 
 
 def droplet_address() -> str:
@@ -22,3 +22,13 @@ def test_deploy_serves_sample_app_through_traefik_and_reruns_clean():
 
     second = run_playbook("playbooks/deploy.yml", check=True)
     assert all(counts["changed"] == 0 for counts in recap(second.stdout).values()), second.stdout[-3000:]
+
+
+def test_deployed_containers_run_the_pinned_digests():
+    """A digest the module resolved is what the droplet pulled and runs (app and Traefik)."""
+    for name, repo in (("sample-blue-web-1", "berth/sample-app"), ("traefik-traefik-1", "berth/traefik")):
+        failed, info = run_module("community.docker.docker_container_info", {"name": name}, host="droplet-1")
+        assert not failed and info["exists"], info
+        image = info["container"]["Config"]["Image"]
+        assert image.startswith(f"registry.berth.test/{repo}@sha256:"), image
+        assert info["container"]["State"]["Running"] is True

@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""Run every benchmark in bench/ and print its numbers (`make bench`)."""
+
+import runpy
+from pathlib import Path
+
+for bench in ("digest_resolution.py", "deploy_rerun.py"):
+    runpy.run_path(str(Path(__file__).parent / bench), run_name="__main__")
