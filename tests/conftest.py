@@ -51,12 +51,13 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
-def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict | None = None
-               ) -> tuple[bool, dict]:
+def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict | None = None,
+               check_mode: bool = False) -> tuple[bool, dict]:
     """Run one berth.ops module through Ansible (ad hoc) and return (failed, result)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **(extra_env or {}))
-    result = subprocess.run(["ansible", host, "-m", module, "-a", json.dumps(args)], cwd=ROOT, env=env,
+    command = ["ansible", host, "-m", module, "-a", json.dumps(args)] + (["--check"] if check_mode else [])
+    result = subprocess.run(command, cwd=ROOT, env=env,
                             capture_output=True, text=True, check=False, timeout=300)
     try:
         data = json.loads(result.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 import yaml
 from conftest import ROOT, recap, run_module, run_playbook
@@ -32,3 +33,22 @@ def test_deployed_containers_run_the_pinned_digests():
         image = info["container"]["Config"]["Image"]
         assert image.startswith(f"registry.berth.test/{repo}@sha256:"), image
         assert info["container"]["State"]["Running"] is True
+
+
+def test_health_gate_delegated_to_the_droplet_reaches_its_loopback_port():
+    """Traefik's ping port is published on the droplet's loopback only: the gate must run there."""
+    failed, result = run_module("berth.ops.health_gate",
+                                {"url": "http://127.0.0.1:8082/ping", "body_regex": "OK",
+                                 "container": "traefik-traefik-1", "interval": 0.5, "timeout": 0.4},
+                                host="droplet-1")
+    assert not failed and result["passed"] and result["attempts"] == 3, result.get("msg")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{droplet_address()}:8082/ping", timeout=2)
+
+
+def test_modules_run_in_check_mode_and_change_nothing(lab_ca):
+    for module, args in (("berth.ops.image_digest", {"images": ["registry.berth.test/berth/public-app:1.0.0"],
+                                                     "ca_path": lab_ca}),
+                         ("berth.ops.health_gate", {"url": f"http://{droplet_address()}/health"})):
+        failed, result = run_module(module, args, check_mode=True)
+        assert not failed and result["changed"] is False, result.get("msg")
