@@ -27,6 +27,9 @@ import time
 import zipfile
 from pathlib import Path
 
+from pki import ensure as ensure_pki  # lab/ is on sys.path: this script lives there
+from publish import DOCKER_MANIFEST, Registry, publish_multiplatform
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab"
 # One lab per machine, whatever checkout drives it: its CA, keys and credentials live here and the
@@ -188,8 +191,6 @@ def credentials() -> dict[str, str]:
 
 
 def write_service_config() -> Path:
-    from pki import ensure as ensure_pki  # noqa: PLC0415 - needs cryptography, only here
-
     pki = STATE / "pki"
     ensure_pki(pki, [REGISTRY_HOST, AUTH_HOST, "localhost"])
     creds = credentials()
@@ -315,9 +316,6 @@ def ensure_registry(images: dict[str, str]) -> None:
 
 
 def push_images(images: dict[str, str]) -> None:
-    sys.path.insert(0, str(LAB))
-    from publish import DOCKER_MANIFEST, Registry, publish_multiplatform  # noqa: PLC0415
-
     creds = credentials()
     reg = Registry(REGISTRY_HOST, creds["push_user"], creds["push_password"],
                    str(STATE / "pki" / "ca.crt"))
@@ -460,7 +458,6 @@ def main() -> None:
     droplet.add_argument("action", choices=["create", "destroy"])
     droplet.add_argument("name")
     args = parser.parse_args()
-    sys.path.insert(0, str(LAB))
     {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet}[args.command](args)
 
 

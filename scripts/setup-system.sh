@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the controller needs for the lab, installed only when missing (idempotent).
 set -euo pipefail
-packages=(docker.io debootstrap openssh-client python3-venv ca-certificates curl wrk)
+packages=(docker.io debootstrap openssh-client python3-venv ca-certificates curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

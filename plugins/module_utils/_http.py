@@ -30,12 +30,13 @@ def _kind(exc: BaseException) -> str:
 
 
 def make_transport(validate_certs: bool = True, ca_path: str | None = None, follow_redirects: bool = True):
+    redirects = {"GET": "urllib2"}  # blob GETs redirect to storage; HEAD and others only to safe methods
+
     def transport(method: str, url: str, headers: dict, timeout: float) -> Response:
         try:
             answer = open_url(url, method=method, headers=headers, timeout=timeout,
                               validate_certs=validate_certs, ca_path=ca_path,
-                              follow_redirects=("urllib2" if method == "GET" else "safe") if follow_redirects
-                              else "none")
+                              follow_redirects=redirects.get(method, "safe") if follow_redirects else "none")
             return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()},
                             b"" if method == "HEAD" else answer.read())
         except HTTPError as exc:

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -233,7 +234,7 @@ class Client:
             raise RegistryError("auth_unsupported", f"{image}: unsupported auth challenge {challenge!r}")
         query = {"service": params.get("service", "")}
         query["scope"] = params.get("scope") or f"repository:{ref.repository}:pull"
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + _urlencode(query)
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
         headers = {"Authorization": self._basic()} if self.username else {}
         self.stats.token_requests += 1
         answer = self._send("GET", url, headers, image)
@@ -290,7 +291,7 @@ class Client:
         media_type = _media_type(head.headers.get("content-type", "")) if head.status == 200 else ""
         digest = head.headers.get("docker-content-digest") if head.status == 200 else None
         body = None
-        needs_body = media_type in INDEX_TYPES or platform is not None or not digest or ref.digest
+        needs_body = media_type in INDEX_TYPES or platform is not None or not digest or ref.digest is not None
         if needs_body or media_type not in (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST):
             # A registry that sends no digest, an unknown type, or a refused HEAD: GET and hash.
             got = self.request("GET", ref, path, text)
@@ -386,8 +387,3 @@ def _error_code(body: bytes) -> str | None:
 def _host(url: str) -> str:
     return url.split("/")[2] if "//" in url else url
 
-
-def _urlencode(query: dict[str, str]) -> str:
-    from urllib.parse import urlencode  # noqa: PLC0415 - keep the module import list short
-
-    return urlencode(query)

@@ -167,6 +167,7 @@ reason:
 """
 
 import json
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._gate import Gate, Policy
@@ -207,8 +208,6 @@ def validate(module: AnsibleModule) -> None:
     if p["timeout"] >= p["interval"]:
         module.fail_json(msg=f"timeout ({p['timeout']:g} s) must be shorter than interval ({p['interval']:g} s)")
     if p["body_regex"] is not None:
-        import re  # noqa: PLC0415
-
         try:
             re.compile(p["body_regex"])
         except re.error as exc:
