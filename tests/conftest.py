@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_STATE = ROOT / ".lab"
@@ -66,3 +68,17 @@ def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict
         pytest.fail(f"no JSON result from {module}: rc={result.returncode}\n{result.stdout[-2000:]}\n"
                     f"{result.stderr[-2000:]}")
     return bool(outcome.get("failed") or outcome.get("unreachable")), outcome
+
+
+def registry_token(ca: str, repo: str | None, auth: tuple[str, str] | None = None,
+                   actions: str = "pull") -> requests.Response:
+    """Ask the lab token server for a token the way a client does: realm and service from the challenge."""
+    challenge = requests.get(f"https://{REGISTRY}/v2/", verify=ca, timeout=10)
+    assert challenge.status_code == 401
+    scheme, _, raw = challenge.headers["WWW-Authenticate"].partition(" ")
+    assert scheme == "Bearer"
+    params = dict(re.findall(r'(\w+)="([^"]*)"', raw))
+    query = {"service": params["service"]}
+    if repo:
+        query["scope"] = f"repository:{repo}:{actions}"
+    return requests.get(params["realm"], verify=ca, timeout=10, auth=auth, params=query)

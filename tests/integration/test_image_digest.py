@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import LAB_STATE, REGISTRY, ROOT, run_module
+from conftest import LAB_STATE, REGISTRY, ROOT, registry_token, run_module
 
 sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
@@ -31,9 +31,7 @@ def creds(lab_credentials, lab_ca):
 def raw_manifest(image: str, creds: dict) -> bytes:
     """The manifest bytes, fetched independently of the module, to check the digest it reports."""
     repo, tag = image.removeprefix(f"{REGISTRY}/").split(":")
-    token = requests.get("https://auth.berth.test/token", verify=creds["ca_path"], timeout=10,
-                         auth=(creds["username"], creds["password"]),
-                         params={"service": "berth-lab-registry", "scope": f"repository:{repo}:pull"}).json()["token"]
+    token = registry_token(creds["ca_path"], repo, (creds["username"], creds["password"])).json()["token"]
     answer = requests.get(f"https://{REGISTRY}/v2/{repo}/manifests/{tag}", verify=creds["ca_path"], timeout=10,
                           headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT})
     answer.raise_for_status()

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import requests
-from conftest import LAB_STATE, REGISTRY
+from conftest import LAB_STATE, REGISTRY, registry_token
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -18,18 +18,8 @@ MANIFEST_TYPES = ", ".join([
 ])
 
 
-def challenge(ca: str) -> dict[str, str]:
-    answer = requests.get(f"https://{REGISTRY}/v2/", verify=ca, timeout=10)
-    assert answer.status_code == 401
-    scheme, _, params = answer.headers["WWW-Authenticate"].partition(" ")
-    assert scheme == "Bearer"
-    return dict(re.findall(r'(\w+)="([^"]*)"', params))
-
-
 def manifest_status(ca: str, repo: str, auth: tuple[str, str] | None) -> int:
-    params = challenge(ca)
-    token_answer = requests.get(params["realm"], verify=ca, timeout=10, auth=auth,
-                                params={"service": params["service"], "scope": f"repository:{repo}:pull"})
+    token_answer = registry_token(ca, repo, auth)
     assert token_answer.status_code == 200
     token = token_answer.json()["token"]
     answer = requests.get(f"https://{REGISTRY}/v2/{repo}/manifests/1.0.0", verify=ca, timeout=10,
@@ -51,19 +41,13 @@ def test_public_repository_serves_anonymously(lab_ca):
 
 
 def test_wrong_password_is_refused_by_token_server(lab_ca, lab_credentials):
-    params = challenge(lab_ca)
-    answer = requests.get(params["realm"], verify=lab_ca, timeout=10,
-                          auth=(lab_credentials["pull_user"], "not-the-password"),
-                          params={"service": params["service"]})
+    answer = registry_token(lab_ca, None, (lab_credentials["pull_user"], "not-the-password"))
     assert answer.status_code == 401
 
 
 def test_read_only_token_cannot_push(lab_ca, lab_credentials):
-    params = challenge(lab_ca)
-    answer = requests.get(params["realm"], verify=lab_ca, timeout=10,
-                          auth=(lab_credentials["pull_user"], lab_credentials["pull_password"]),
-                          params={"service": params["service"],
-                                  "scope": "repository:berth/sample-app:pull,push"})
+    answer = registry_token(lab_ca, "berth/sample-app",
+                            (lab_credentials["pull_user"], lab_credentials["pull_password"]), "pull,push")
     token = answer.json()["token"]
     upload = requests.post(f"https://{REGISTRY}/v2/berth/sample-app/blobs/uploads/", verify=lab_ca,
                            timeout=10, headers={"Authorization": f"Bearer {token}"})
@@ -91,4 +75,7 @@ def test_docker_pull_private_needs_login(empty_docker_config, lab_credentials):
     assert login.returncode == 0, login.stderr
     pulled = docker(empty_docker_config, "pull", "-q", image)
     assert pulled.returncode == 0, pulled.stderr
+
+
+def test_lab_credentials_are_root_only():
     assert (LAB_STATE / "credentials.json").stat().st_mode & 0o077 == 0

@@ -22,6 +22,7 @@ def test_env_is_closed_to_other_users(host):
     assert nobody.rc != 0 and "Permission denied" in nobody.stderr
 
 
-def test_reached_over_ssh(host):
-    assert host.backend.get_connection_type() in ("ansible",)
+def test_reached_over_ssh_on_a_booted_droplet(host):
+    # sshd sets SSH_CONNECTION in the session; a docker-exec connection would not have it.
+    assert host.run("printenv SSH_CONNECTION").stdout.split()[-1] == "22"
     assert host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded")
