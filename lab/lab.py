@@ -54,8 +54,12 @@ def log(msg: str) -> None:
 
 
 def run(*args: str, check: bool = True, capture: bool = True, **kw: object) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), check=check, text=True,
+    proc = subprocess.run(list(args), check=False, text=True,
                           capture_output=capture, **kw)  # type: ignore[call-overload]
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
+        sys.exit(f"lab: `{' '.join(args[:3])} ...` exited {proc.returncode}: {detail}")
+    return proc
 
 
 def docker(*args: str, check: bool = True) -> str:
@@ -311,8 +315,15 @@ def ensure_registry(images: dict[str, str]) -> None:
     certs.mkdir(parents=True, exist_ok=True)
     shutil.copy(conf / "ca.crt", certs / "ca.crt")
     creds = credentials()
-    run("docker", "login", "-u", creds["push_user"], "--password-stdin", REGISTRY_HOST,
-        input=creds["push_password"], env=docker_env())
+    # After an engine restart the two services can swap addresses, and dockerd's resolver keeps the
+    # old /etc/hosts for a few seconds: retry until the login reaches the registry.
+    for _ in range(20):
+        login = run("docker", "login", "-u", creds["push_user"], "--password-stdin", REGISTRY_HOST,
+                    input=creds["push_password"], env=docker_env(), check=False)
+        if login.returncode == 0:
+            return
+        time.sleep(1)
+    sys.exit(f"lab: docker login to {REGISTRY_HOST} failed for 20 s: {login.stderr.strip()}")
 
 
 def push_images(images: dict[str, str]) -> None:
