@@ -173,6 +173,7 @@ def build_all() -> dict[str, str]:
         "tokenserver": build("tokenserver", python),
         "traefik": build("traefik", base, extra=(TRAEFIK_WHEEL,)),
         "postgres": build("postgres", base),
+        "tools": build("tools", python),
     }
     for version, healthy in SAMPLE_VERSIONS.items():
         images[f"sample-app-{version}"] = build(
