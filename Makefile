@@ -33,6 +33,7 @@ lab-down:
 	$(PY) lab/lab.py down
 
 demo: lab
+	ansible-playbook playbooks/provision.yml
 	ansible-playbook playbooks/deploy.yml
 
 lint: setup
@@ -44,8 +45,14 @@ lint: setup
 unit: setup
 	pytest -q tests/unit
 
+# Scenarios are independent (one droplet each): run MOLECULE_JOBS at a time, print a failure's log.
+MOLECULE_JOBS ?= 3
 molecule: lab
-	@for s in $(SCENARIOS); do echo "== molecule $$s"; molecule test -s $$s || exit 1; done
+	@mkdir -p .lab/molecule-logs
+	@printf '%s\n' $(SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} bash -c \
+	  'start=$$SECONDS; if molecule test -s {} > .lab/molecule-logs/{}.log 2>&1; then \
+	     echo "molecule {}: passed in $$((SECONDS-start)) s"; \
+	   else echo "molecule {}: FAILED"; tail -n 80 .lab/molecule-logs/{}.log; exit 1; fi'
 
 e2e: lab
 	pytest -q tests/integration tests/e2e

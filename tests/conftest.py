@@ -1,19 +1,11 @@
-"""Shared fixtures: where the lab is and how to talk to it."""
+"""Shared fixtures; the helpers they build on live in labtools.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-from pathlib import Path
 
 import pytest
-import requests
-
-ROOT = Path(__file__).resolve().parent.parent
-LAB_STATE = ROOT / ".lab"
-REGISTRY = "registry.berth.test"
+from labtools import LAB_STATE
 
 
 @pytest.fixture(scope="session")
@@ -27,58 +19,3 @@ def lab_credentials() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def lab_ca() -> str:
     return str(LAB_STATE / "pki" / "ca.crt")
-
-
-def run_playbook(playbook: str, *args: str, check: bool = False, env: dict | None = None
-                 ) -> subprocess.CompletedProcess:
-    """Run ansible-playbook from the project root against the lab inventory."""
-    full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-                    **(env or {}))
-    result = subprocess.run(["ansible-playbook", playbook, *args], cwd=ROOT, env=full_env,
-                            capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        pytest.fail(f"{playbook} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
-    return result
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """Parse PLAY RECAP lines into {host: {ok: n, changed: n, ...}}."""
-    hosts: dict[str, dict[str, int]] = {}
-    lines = output.split("PLAY RECAP", 1)[-1].splitlines()[1:]
-    for line in lines:
-        if ":" not in line or "=" not in line:
-            continue
-        host, _, counters = line.partition(":")
-        hosts[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
-    return hosts
-
-
-def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict | None = None,
-               check_mode: bool = False) -> tuple[bool, dict]:
-    """Run one berth.ops module through Ansible (ad hoc) and return (failed, result)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **(extra_env or {}))
-    command = ["ansible", host, "-m", module, "-a", json.dumps(args)] + (["--check"] if check_mode else [])
-    result = subprocess.run(command, cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=False, timeout=300)
-    try:
-        data = json.loads(result.stdout)
-        outcome = data["plays"][0]["tasks"][0]["hosts"][host]
-    except (ValueError, KeyError, IndexError):
-        pytest.fail(f"no JSON result from {module}: rc={result.returncode}\n{result.stdout[-2000:]}\n"
-                    f"{result.stderr[-2000:]}")
-    return bool(outcome.get("failed") or outcome.get("unreachable")), outcome
-
-
-def registry_token(ca: str, repo: str | None, auth: tuple[str, str] | None = None,
-                   actions: str = "pull") -> requests.Response:
-    """Ask the lab token server for a token the way a client does: realm and service from the challenge."""
-    challenge = requests.get(f"https://{REGISTRY}/v2/", verify=ca, timeout=10)
-    assert challenge.status_code == 401
-    scheme, _, raw = challenge.headers["WWW-Authenticate"].partition(" ")
-    assert scheme == "Bearer"
-    params = dict(re.findall(r'(\w+)="([^"]*)"', raw))
-    query = {"service": params["service"]}
-    if repo:
-        query["scope"] = f"repository:{repo}:{actions}"
-    return requests.get(params["realm"], verify=ca, timeout=10, auth=auth, params=query)

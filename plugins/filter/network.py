@@ -30,6 +30,16 @@ def cidrs_contain(values: list[str], address: str) -> bool:
     return any(n is not None and ip.version == n.version and ip in n for n in map(_network, values))
 
 
+def ufw_source(value: str) -> str:
+    """The form ufw prints a source in: 'any', a bare address for a host, else network/prefix."""
+    network = _network(value)
+    if value == "any" or network is None:
+        return str(value)
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"invalid_cidrs": invalid_cidrs, "cidrs_contain": cidrs_contain}
+        return {"invalid_cidrs": invalid_cidrs, "cidrs_contain": cidrs_contain, "ufw_source": ufw_source}

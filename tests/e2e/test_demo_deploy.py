@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-import yaml
-from conftest import ROOT, recap, run_module, run_playbook
+from lab_droplets import droplet_address
+from labtools import recap, run_module, run_playbook
 
-
-def droplet_address() -> str:
-    inventory = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
-    return next(iter(inventory["droplets"]["hosts"].values()))["ansible_host"]
+pytestmark = pytest.mark.usefixtures("provisioned")
 
 
 def test_deploy_serves_sample_app_through_traefik_and_reruns_clean():

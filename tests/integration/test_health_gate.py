@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import LAB_STATE, run_module
+from labtools import LAB_STATE, run_module
 
 
 class Server:

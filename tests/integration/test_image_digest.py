@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import LAB_STATE, REGISTRY, ROOT, registry_token, run_module
+from labtools import LAB_STATE, REGISTRY, ROOT, registry_token, run_module
 
 sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import requests
-from conftest import LAB_STATE, REGISTRY, registry_token
+from labtools import LAB_STATE, REGISTRY, registry_token
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",

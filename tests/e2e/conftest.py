@@ -1,0 +1,67 @@
+"""The droplet every end-to-end test uses: droplet-1, recreated fresh and provisioned once per session,
+and observers outside it: two inside the SSH allow-list (one logs in, one scans; ufw rate-limits
+SSH per source, and a port scan counts), one outside."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+import yaml
+from lab_droplets import DROPLET, NETWORK, Observer, droplet_address, sh
+from labtools import LAB_STATE, ROOT, run_playbook
+
+
+@pytest.fixture(scope="session")
+def observers():
+    images = json.loads((LAB_STATE / "images.json").read_text())
+    made = {}
+    for role in ("inside", "scanner", "outside"):
+        name = f"berth-lab-observer-{role}"
+        sh("docker", "rm", "-f", name, check=False)
+        sh("docker", "run", "-d", "--name", name, "--network", NETWORK, "--label", "berth.lab=observer",
+           images["tools"])
+        sh("docker", "cp", str(LAB_STATE / "ssh" / "id_ed25519"), f"{name}:/root/lab_key")
+        address = sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
+                     name).stdout.strip()
+        made[role] = Observer(name, address)
+    yield made
+    for observer in made.values():
+        sh("docker", "rm", "-f", observer.container, check=False)
+
+
+@dataclass
+class Provisioned:
+    address: str
+    canary: str
+    first: subprocess.CompletedProcess
+    first_seconds: float
+    second: subprocess.CompletedProcess
+    second_seconds: float
+
+
+@pytest.fixture(scope="session")
+def provisioned(observers, tmp_path_factory) -> Provisioned:
+    """A fresh droplet-1, provisioned with a canary secret and SSH allowed from the controller and
+    the inside observer only; provisioned twice (the second run must change nothing)."""
+    python = str(ROOT / ".venv" / "bin" / "python")
+    sh(python, str(ROOT / "lab" / "lab.py"), "droplet", "destroy", DROPLET)
+    sh(python, str(ROOT / "lab" / "lab.py"), "up", "--droplets", "1")
+    gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
+    canary = f"berth-canary-{secrets.token_hex(12)}"
+    extra = tmp_path_factory.mktemp("provision") / "vars.yml"
+    extra.write_text(yaml.safe_dump({
+        "firewall_ssh_allow": [f"{gateway}/32", observers["inside"].address, observers["scanner"].address],
+        "env_files_services": {"web": {"APP_GREETING": "hello", "BERTH_CANARY": canary}},
+    }))
+    started = time.monotonic()
+    first = run_playbook("playbooks/provision.yml", "-vvv", "-e", f"@{extra}", check=True)
+    first_seconds = time.monotonic() - started
+    started = time.monotonic()
+    second = run_playbook("playbooks/provision.yml", "-e", f"@{extra}", check=True)
+    second_seconds = time.monotonic() - started
+    return Provisioned(droplet_address(), canary, first, first_seconds, second, second_seconds)

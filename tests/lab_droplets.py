@@ -1,0 +1,68 @@
+"""Looking at lab droplets from outside (observers: lab "tools" containers) and from their console."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+import yaml
+from labtools import ROOT
+
+NETWORK = "berth-lab"
+DROPLET = "droplet-1"
+CONTAINER = f"berth-{DROPLET}"
+
+
+def sh(*args: str, check: bool = True, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout, **kw)
+
+
+def on_droplet(script: str, check: bool = True, container: str = CONTAINER) -> subprocess.CompletedProcess:
+    """Look at (or set up) the droplet from its console, the way an operator with console access would."""
+    return sh("docker", "exec", container, "sh", "-c", script, check=check)
+
+
+def droplet_address(name: str = DROPLET) -> str:
+    inventory = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
+    return inventory["droplets"]["hosts"][name]["ansible_host"]
+
+
+def wait_for_boot(container: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = sh("docker", "exec", container, "systemctl", "is-system-running", check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(1)
+    pytest.fail(f"{container} did not boot again")
+
+
+@dataclass
+class Observer:
+    container: str
+    address: str
+
+    def run(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+        return sh("docker", "exec", self.container, *args, check=check, timeout=timeout)
+
+    def open_ports(self, target: str, ports: str = "1-65535") -> set[int]:
+        """TCP connect scan; returns the ports that accepted a connection."""
+        scan = self.run("nmap", "-Pn", "-n", "-sT", "-T4", "--min-rate", "4000", "--max-retries", "1",
+                        "-p", ports, "-oG", "-", target, check=True)
+        found = set()
+        for line in scan.stdout.splitlines():
+            if "Ports:" in line:
+                for entry in line.split("Ports:", 1)[1].split(","):
+                    port, state = entry.strip().split("/")[:2]
+                    if state == "open":
+                        found.add(int(port))
+        return found
+
+    def ssh(self, user: str, target: str, command: str = "id -un", *extra: str) -> subprocess.CompletedProcess:
+        return self.run("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-i", "/root/lab_key", *extra,
+                        f"{user}@{target}", command, timeout=60)
+
+
