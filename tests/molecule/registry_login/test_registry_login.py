@@ -17,5 +17,5 @@ def test_a_private_image_pulls(host):
 
 
 def test_without_the_login_the_same_pull_is_refused(host):
-    refused = host.run("DOCKER_CONFIG=/tmp/empty-docker-config docker pull -q registry.berth.test/berth/sample-app:1.1.0")
+    refused = host.run("DOCKER_CONFIG=/tmp/no-login docker pull -q registry.berth.test/berth/sample-app:1.1.0")
     assert refused.rc != 0 and ("denied" in refused.stderr or "unauthorized" in refused.stderr), refused.stderr
