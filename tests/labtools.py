@@ -46,6 +46,8 @@ def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **(extra_env or {}))
     command = ["ansible", host, "-m", module, "-a", json.dumps(args)] + (["--check"] if check_mode else [])
+    if host != "localhost":
+        command.append("--become")  # droplets are reached as the deploy user, Docker needs root
     result = subprocess.run(command, cwd=ROOT, env=env,
                             capture_output=True, text=True, check=False, timeout=300)
     try:
