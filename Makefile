@@ -45,14 +45,10 @@ lint: setup
 unit: setup
 	pytest -q tests/unit
 
-# Scenarios are independent (one droplet each): run MOLECULE_JOBS at a time, print a failure's log.
+# Scenarios are independent (one droplet each): MOLECULE_JOBS run at a time.
 MOLECULE_JOBS ?= 3
 molecule: lab
-	@mkdir -p .lab/molecule-logs
-	@printf '%s\n' $(SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} bash -c \
-	  'start=$$SECONDS; if molecule test -s {} > .lab/molecule-logs/{}.log 2>&1; then \
-	     echo "molecule {}: passed in $$((SECONDS-start)) s"; \
-	   else echo "molecule {}: FAILED"; tail -n 80 .lab/molecule-logs/{}.log; exit 1; fi'
+	MOLECULE_JOBS=$(MOLECULE_JOBS) tests/run_molecule.sh $(SCENARIOS)
 
 e2e: lab
 	pytest -q tests/integration tests/e2e
