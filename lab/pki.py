@@ -65,3 +65,18 @@ def ensure(directory: Path, server_names: list[str]) -> None:
     token = _builder(token_name, token_name, token_key.public_key()).sign(token_key, hashes.SHA256())
     _write_key(directory / "token.key", token_key)
     (directory / "token.crt").write_bytes(token.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_edge(directory: Path, names: list[str]) -> None:
+    """edge.{crt,key}: the certificate droplets' Traefik serves in the lab instead of ACME's."""
+    if (directory / "edge.crt").exists():
+        return
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (_builder(_name(names[0]), ca.subject, key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(directory / "edge.key", key)
+    (directory / "edge.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
