@@ -86,16 +86,20 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils import _lock
 
 
+def argument_spec() -> dict:
+    return {
+        "path": {"type": "path", "required": True},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent", "query"]},
+        "holder": {"type": "str"},
+        "token": {"type": "str"},
+        "ttl": {"type": "int", "default": 1800},
+        "force": {"type": "bool", "default": False},
+    }
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent", "query"]},
-            "holder": {"type": "str"},
-            "token": {"type": "str"},
-            "ttl": {"type": "int", "default": 1800},
-            "force": {"type": "bool", "default": False},
-        },
+        argument_spec=argument_spec(),
         required_if=[("state", "present", ("holder", "token"))],
         supports_check_mode=True,
     )

@@ -84,13 +84,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils import _releases
 
 
+def argument_spec() -> dict:
+    return {
+        "path": {"type": "path", "required": True},
+        "record": {"type": "dict"},
+        "limit": {"type": "int", "default": 20},
+    }
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "record": {"type": "dict"},
-            "limit": {"type": "int", "default": 20},
-        },
+        argument_spec=argument_spec(),
         supports_check_mode=True,
     )
     p = module.params

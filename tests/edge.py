@@ -1,0 +1,132 @@
+"""Talk to an app through a droplet's Traefik the way its users do: HTTPS to <app>.berth.test,
+verified against the lab CA, connected to the droplet's address. LoadGenerator keeps a steady
+request rate up and records every answer, so a test can count failed requests and version flips."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+from labtools import LAB_STATE
+
+APP_HOST = "sample.berth.test"
+
+
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS to a fixed address, with SNI and Host set to the app's name."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        context = ssl.create_default_context(cafile=str(LAB_STATE / "pki" / "ca.crt"))
+        super().__init__(APP_HOST, 443, timeout=timeout, context=context)
+        self._address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+def get(address: str, path: str = "/", timeout: float = 5) -> tuple[int, dict | str]:
+    conn = _Connection(address, timeout)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        body = answer.read().decode()
+        try:
+            return answer.status, json.loads(body)
+        except ValueError:
+            return answer.status, body
+    finally:
+        conn.close()
+
+
+@dataclass
+class Answer:
+    started: float
+    status: int | None
+    version: str | None
+    error: str | None = None
+
+
+@dataclass
+class LoadGenerator:
+    """`workers` threads, together `rate` requests/s; each reconnects every `reuse` requests."""
+
+    address: str
+    rate: float = 150
+    workers: int = 10
+    reuse: int = 20
+    timeout: float = 10
+    answers: list[Answer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(self.workers)]
+
+    def __enter__(self) -> LoadGenerator:
+        self.began = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+        self.ended = time.monotonic()
+
+    def _work(self, index: int) -> None:
+        period = self.workers / self.rate
+        next_at = time.monotonic() + period * index / self.workers
+        conn, used = None, 0
+        while not self._stop.is_set():
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += period
+            started = time.monotonic()
+            try:
+                if conn is None or used >= self.reuse:
+                    if conn is not None:
+                        conn.close()
+                    conn, used = _Connection(self.address, self.timeout), 0
+                conn.request("GET", "/")
+                answer = conn.getresponse()
+                body = answer.read()
+                used += 1
+                version = json.loads(body).get("version") if answer.status == 200 else None
+                result = Answer(started, answer.status, version)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                result = Answer(started, None, None, f"{type(exc).__name__}: {exc}")
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with self._lock:
+                self.answers.append(result)
+        if conn is not None:
+            conn.close()
+
+    # What a test asserts on.
+    @property
+    def failures(self) -> list[Answer]:
+        return [a for a in self.answers if a.error or not (200 <= (a.status or 0) < 300)]
+
+    @property
+    def rate_achieved(self) -> float:
+        return len(self.answers) / (self.ended - self.began)
+
+    def versions(self) -> list[str]:
+        """The versions answered, in the order the requests were sent, runs collapsed."""
+        runs: list[str] = []
+        for answer in sorted(self.answers, key=lambda a: a.started):
+            if answer.version and (not runs or runs[-1] != answer.version):
+                runs.append(answer.version)
+        return runs
+
+    def summary(self) -> str:
+        sample = "; ".join(f"{a.status} {a.error or ''}".strip() for a in self.failures[:5])
+        return (f"{len(self.answers)} requests at {self.rate_achieved:.0f}/s, {len(self.failures)} failed"
+                + (f" (first: {sample})" if sample else "") + f", versions {self.versions()}")
