@@ -4,5 +4,5 @@
 import runpy
 from pathlib import Path
 
-for bench in ("digest_resolution.py", "provision_times.py", "deploy_rerun.py"):
+for bench in ("digest_resolution.py", "provision_times.py", "deploy_rerun.py", "release_vs_naive.py"):
     runpy.run_path(str(Path(__file__).parent / bench), run_name="__main__")

@@ -20,9 +20,9 @@ APP_HOST = "sample.berth.test"
 class _Connection(http.client.HTTPSConnection):
     """HTTPS to a fixed address, with SNI and Host set to the app's name."""
 
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(self, address: str, timeout: float, host: str = APP_HOST) -> None:
         context = ssl.create_default_context(cafile=str(LAB_STATE / "pki" / "ca.crt"))
-        super().__init__(APP_HOST, 443, timeout=timeout, context=context)
+        super().__init__(host, 443, timeout=timeout, context=context)
         self._address = address
 
     def connect(self) -> None:
@@ -61,6 +61,7 @@ class LoadGenerator:
     workers: int = 10
     reuse: int = 20
     timeout: float = 10
+    host: str = APP_HOST
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,7 @@ class LoadGenerator:
                 if conn is None or used >= self.reuse:
                     if conn is not None:
                         conn.close()
-                    conn, used = _Connection(self.address, self.timeout), 0
+                    conn, used = _Connection(self.address, self.timeout, self.host), 0
                 conn.request("GET", "/")
                 answer = conn.getresponse()
                 body = answer.read()

@@ -42,6 +42,7 @@ class Provisioned:
     first_seconds: float
     second: subprocess.CompletedProcess
     second_seconds: float
+    vars_file: str  # pass to every later playbook run (-e @file): deploy.yml rewrites env files too
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +57,8 @@ def provisioned(observers, tmp_path_factory) -> Provisioned:
     extra = tmp_path_factory.mktemp("provision") / "vars.yml"
     extra.write_text(yaml.safe_dump({
         "firewall_ssh_allow": [f"{gateway}/32", observers["inside"].address, observers["scanner"].address],
-        "env_files_services": {"web": {"APP_GREETING": "hello", "BERTH_CANARY": canary}},
+        "env_files_services": {"web": {"APP_GREETING": "hello", "BERTH_CANARY": canary},
+                               "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}},
     }))
     started = time.monotonic()
     first = run_playbook("playbooks/provision.yml", "-vvv", "-e", f"@{extra}", check=True)
@@ -64,4 +66,4 @@ def provisioned(observers, tmp_path_factory) -> Provisioned:
     started = time.monotonic()
     second = run_playbook("playbooks/provision.yml", "-e", f"@{extra}", check=True)
     second_seconds = time.monotonic() - started
-    return Provisioned(droplet_address(), canary, first, first_seconds, second, second_seconds)
+    return Provisioned(droplet_address(), canary, first, first_seconds, second, second_seconds, str(extra))

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import pytest
 import requests
+from edge import get
 from lab_droplets import droplet_address
 from labtools import recap, run_module, run_playbook
 
-pytestmark = pytest.mark.usefixtures("provisioned")
 
+def test_deploy_serves_sample_app_through_traefik_and_reruns_clean(provisioned):
+    first = run_playbook("playbooks/deploy.yml", "-e", f"@{provisioned.vars_file}", check=True)
+    assert "answers at https://sample.berth.test/" in first.stdout
 
-def test_deploy_serves_sample_app_through_traefik_and_reruns_clean():
-    first = run_playbook("playbooks/deploy.yml", check=True)
-    assert "answers at http://" in first.stdout
+    status, body = get(droplet_address())
+    assert status == 200 and body["version"] == "1.0.0", body
+    plain = requests.get(f"http://{droplet_address()}/", headers={"Host": "sample.berth.test"},
+                         allow_redirects=False, timeout=5)
+    assert plain.status_code in (301, 308) and plain.headers["Location"] == "https://sample.berth.test/"
 
-    answer = requests.get(f"http://{droplet_address()}/", timeout=5)
-    assert answer.status_code == 200
-    assert answer.json()["version"] == "1.0.0"
-
-    second = run_playbook("playbooks/deploy.yml", check=True)
+    second = run_playbook("playbooks/deploy.yml", "-e", f"@{provisioned.vars_file}", check=True)
+    assert "is already live on blue; nothing to do" in second.stdout
     assert all(counts["changed"] == 0 for counts in recap(second.stdout).values()), second.stdout[-3000:]
 
 
+@pytest.mark.usefixtures("provisioned")
 def test_deployed_containers_run_the_pinned_digests():
     """A digest the module resolved is what the droplet pulled and runs (app and Traefik)."""
     for name, repo in (("sample-blue-web-1", "berth/sample-app"), ("traefik-traefik-1", "berth/traefik")):
@@ -32,6 +35,7 @@ def test_deployed_containers_run_the_pinned_digests():
         assert info["container"]["State"]["Running"] is True
 
 
+@pytest.mark.usefixtures("provisioned")
 def test_health_gate_delegated_to_the_droplet_reaches_its_loopback_port():
     """Traefik's ping port is published on the droplet's loopback only: the gate must run there."""
     failed, result = run_module("berth.ops.health_gate",
@@ -43,9 +47,11 @@ def test_health_gate_delegated_to_the_droplet_reaches_its_loopback_port():
         requests.get(f"http://{droplet_address()}:8082/ping", timeout=2)
 
 
+@pytest.mark.usefixtures("provisioned")
 def test_modules_run_in_check_mode_and_change_nothing(lab_ca):
     for module, args in (("berth.ops.image_digest", {"images": ["registry.berth.test/berth/public-app:1.0.0"],
                                                      "ca_path": lab_ca}),
-                         ("berth.ops.health_gate", {"url": f"http://{droplet_address()}/health"})):
+                         ("berth.ops.health_gate", {"url": f"http://{droplet_address()}/health",
+                                                    "status_codes": [308]})):
         failed, result = run_module(module, args, check_mode=True)
         assert not failed and result["changed"] is False, result.get("msg")

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Bench: berth's blue/green deploy against the naive procedure (`docker compose pull && docker
+compose up -d` on one compose project behind the same Traefik), on one fresh lab droplet, each
+under a steady 150 requests/s over HTTPS: time for a new release, a no-op deploy and a rollback,
+and the failed requests during each.
+
+Uses its own droplet (bench-release), so the lab's droplet-1 is left as it is. The naive commands
+run on the droplet's console (no SSH or Ansible overhead), which flatters their times."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from edge import LoadGenerator  # noqa: E402
+
+LAB = [sys.executable, str(ROOT / "lab" / "lab.py")]
+NAME = "bench-release"
+APP = "registry.berth.test/berth/sample-app"
+NAIVE_COMPOSE = """services:
+  web:
+    image: {image}
+    restart: unless-stopped
+    labels:
+      traefik.enable: "true"
+      traefik.http.routers.naive.rule: Host(`naive.berth.test`)
+      traefik.http.routers.naive.entrypoints: websecure
+      traefik.http.routers.naive.tls: "true"
+      traefik.http.services.naive.loadbalancer.server.port: "8000"
+    networks: [edge]
+networks:
+  edge:
+    name: berth-edge
+    external: true
+"""
+
+
+def ansible(playbook: str, inventory: Path, extra: dict | None = None) -> None:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    args = ["ansible-playbook", playbook, "-i", str(ROOT / "inventory" / "lab"), "-i", str(inventory),
+            "-e", json.dumps({"berth_hosts": NAME, **(extra or {})})]
+    if playbook.endswith("provision.yml"):
+        args += ["-l", NAME]
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"{playbook} failed:\n{result.stdout[-3000:]}")
+
+
+def console(script: str) -> None:
+    subprocess.run(["docker", "exec", f"berth-{NAME}", "sh", "-c", script], check=True, capture_output=True)
+
+
+def naive(tag: str) -> None:
+    compose = NAIVE_COMPOSE.format(image=f"{APP}:{tag}")
+    console(f"mkdir -p /opt/naive && cat > /opt/naive/compose.yml <<'EOF'\n{compose}EOF\n"
+            "cd /opt/naive && docker compose pull -q && docker compose up -d")
+
+
+def timed(action, address: str, host: str) -> tuple[float, LoadGenerator]:
+    with LoadGenerator(address, host=host) as load:
+        time.sleep(1)
+        start = time.perf_counter()
+        action()
+        seconds = time.perf_counter() - start
+        time.sleep(2)
+    return seconds, load
+
+
+def main() -> None:
+    subprocess.run([*LAB, "droplet", "destroy", NAME], check=True, capture_output=True)
+    created = json.loads(subprocess.run([*LAB, "droplet", "create", NAME], check=True, capture_output=True,
+                                        text=True).stdout)
+    address = created["address"]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            inventory = Path(tmp) / "bench.yml"
+            inventory.write_text(f"droplets:\n  hosts:\n    {NAME}:\n      ansible_host: {address}\n")
+            ansible("playbooks/provision.yml", inventory)
+
+            def deploy(tag: str):
+                return lambda: ansible("playbooks/deploy.yml", inventory,
+                                       {"berth_services": {"web": {"image": f"{APP}:{tag}", "port": 8000,
+                                                                   "health_path": "/health"}}})
+
+            deploy("1.0.0")()
+            rows = [("berth", "new release", *timed(deploy("1.1.0"), address, "sample.berth.test")),
+                    ("berth", "no-op deploy", *timed(deploy("1.1.0"), address, "sample.berth.test")),
+                    ("berth", "rollback", *timed(lambda: ansible("playbooks/rollback.yml", inventory),
+                                                 address, "sample.berth.test"))]
+            naive("1.0.0")
+            rows += [("naive", "new release", *timed(lambda: naive("1.1.0"), address, "naive.berth.test")),
+                     ("naive", "no-op deploy", *timed(lambda: naive("1.1.0"), address, "naive.berth.test")),
+                     ("naive", "rollback", *timed(lambda: naive("1.0.0"), address, "naive.berth.test"))]
+        print("release vs naive `docker compose pull && up -d`, one lab droplet, HTTPS load ~150 req/s:")
+        print(f"  {'procedure':<10}{'action':<14}{'seconds':>9}{'requests':>10}{'failed':>8}  versions")
+        for who, action, seconds, load in rows:
+            print(f"  {who:<10}{action:<14}{seconds:>9.1f}{len(load.answers):>10}{len(load.failures):>8}"
+                  f"  {' -> '.join(load.versions())}")
+    finally:
+        subprocess.run([*LAB, "droplet", "destroy", NAME], check=False, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The main job end to end on a provisioned lab droplet, through real Traefik, under load:
+deploy, failed deploys (gate, hook, bad tag, bad credentials), rollback, switch, the deploy lock,
+a deploy killed mid-way, and status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from edge import LoadGenerator, get
+from lab_droplets import on_droplet
+from labtools import ROOT, recap, run_playbook
+
+APP = "registry.berth.test/berth/sample-app"
+MIN_RATE = 100
+
+
+def stack(tag: str, **web: object) -> dict:
+    service = {"image": f"{APP}:{tag}", "port": 8000, "health_path": "/health",
+               "env": {"APP_MIGRATION_LOG": "/data/migrations.log"}, "volumes": ["/opt/sample/data:/data"]}
+    return {"berth_services": {"web": {**service, **web}}}
+
+
+def playbook_args(provisioned, extra: dict | None) -> list[str]:
+    return ["-e", f"@{provisioned.vars_file}"] + (["-e", json.dumps(extra)] if extra else [])
+
+
+def deploy(provisioned, tag: str, extra: dict | None = None) -> subprocess.CompletedProcess:
+    return run_playbook("playbooks/deploy.yml", *playbook_args(provisioned, {**stack(tag), **(extra or {})}))
+
+
+def under_load(provisioned, playbook: str, extra: dict | None = None
+               ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
+    with LoadGenerator(provisioned.address) as load:
+        time.sleep(2)
+        result = run_playbook(playbook, *playbook_args(provisioned, extra))
+        time.sleep(2)
+    assert load.rate_achieved >= MIN_RATE, load.summary()
+    return result, load
+
+
+def releases() -> list[dict]:
+    """The droplet's release records, newest first."""
+    out = on_droplet("""python3 -c 'import glob, json
+records = [json.load(open(f)) for f in glob.glob("/opt/sample/releases/*.json")]
+print(json.dumps(sorted(records, key=lambda r: (r["time"], r["id"]), reverse=True)))'""").stdout
+    return json.loads(out)
+
+
+def live_version(provisioned) -> str:
+    status, body = get(provisioned.address)
+    assert status == 200, body
+    return body["version"]
+
+
+def fingerprint() -> str:
+    """Everything a failed-before-the-host deploy must leave alone: containers and files."""
+    return on_droplet("docker ps -a --format '{{.Names}} {{.ID}} {{.Image}} {{.State}}' | sort; "
+                      "find /opt/sample /opt/traefik -type f -exec sha256sum {} + | sort").stdout
+
+
+@pytest.fixture(scope="module")
+def live_1_0_0(provisioned):
+    result = deploy(provisioned, "1.0.0")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert live_version(provisioned) == "1.0.0"
+    return provisioned
+
+
+def test_deploy_under_load_drops_nothing_and_switches_once(live_1_0_0):
+    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("1.1.0"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load.failures == [], load.summary()
+    assert load.versions() == ["1.0.0", "1.1.0"], load.summary()
+    latest = releases()[0]
+    assert latest["status"] == "succeeded" and latest["kind"] == "deploy"
+    assert latest["digests"]["web"].startswith(f"{APP}@sha256:")
+    print(f"\ndeploy 1.0.0 -> 1.1.0 under load: {load.summary()}")
+
+
+def test_broken_release_fails_at_the_gate_and_traffic_stays(live_1_0_0):
+    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("broken"))
+    assert result.returncode != 0
+    assert "failed at step 'gate'" in result.stdout and "for service web" in result.stdout, result.stdout[-3000:]
+    assert "status 500" in result.stdout
+    assert load.failures == [] and load.versions() == ["1.1.0"], load.summary()
+    failed = releases()[0]
+    assert failed["status"] == "failed" and failed["step"] == "gate", failed
+    leftover = on_droplet(f"docker ps -aq --filter label=com.docker.compose.project=sample-{failed['colour']}").stdout
+    assert leftover.strip() == "", "the broken colour's containers are still there"
+
+
+def test_a_tag_that_does_not_exist_changes_nothing(live_1_0_0):
+    before = fingerprint()
+    result = deploy(live_1_0_0, "9.9.9-does-not-exist")
+    assert result.returncode != 0
+    assert "9.9.9-does-not-exist" in result.stdout and "droplet-1" not in recap(result.stdout)
+    assert fingerprint() == before
+
+
+def test_wrong_registry_credentials_change_nothing_and_stay_secret(live_1_0_0):
+    before = fingerprint()
+    result = deploy(live_1_0_0, "1.1.0", {"berth_registry_password": "wrong-Secret-4711"})
+    assert result.returncode != 0
+    assert "droplet-1" not in recap(result.stdout)
+    assert "wrong-Secret-4711" not in result.stdout + result.stderr
+    assert fingerprint() == before
+
+
+def test_a_failing_migration_hook_aborts_before_the_switch(live_1_0_0):
+    hooks = {"berth_hooks": [{"name": "migrate", "service": "web",
+                              "command": ["python3", "/app/app.py", "migrate", "--fail"]}]}
+    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", {**stack("1.0.0"), **hooks})
+    assert result.returncode != 0
+    assert "failed at step 'hook migrate'" in result.stdout, result.stdout[-3000:]
+    assert load.failures == [] and load.versions() == ["1.1.0"], load.summary()
+    assert releases()[0]["step"] == "hook migrate"
+
+
+def test_rollback_returns_to_the_previous_release_under_load(live_1_0_0):
+    result, load = under_load(live_1_0_0, "playbooks/rollback.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load.failures == [], load.summary()
+    assert load.versions() == ["1.1.0", "1.0.0"], load.summary()
+    latest = releases()[0]
+    assert latest["kind"] == "rollback" and latest["status"] == "succeeded"
+    print(f"\nrollback 1.1.0 -> 1.0.0 under load: {load.summary()}")
+
+
+def test_switch_flips_to_the_other_colour_and_back(live_1_0_0):
+    for expected in (["1.0.0", "1.1.0"], ["1.1.0", "1.0.0"]):
+        result, load = under_load(live_1_0_0, "playbooks/switch.yml")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert load.failures == [] and load.versions() == expected, load.summary()
+    assert [r["kind"] for r in releases()[:2]] == ["switch", "switch"]
+
+
+def test_a_migration_hook_runs_exactly_once_per_release(live_1_0_0):
+    def migrations() -> list[str]:
+        return on_droplet("cat /opt/sample/data/migrations.log 2>/dev/null || true").stdout.split("\n")[:-1]
+
+    before = migrations()
+    result = deploy(live_1_0_0, "1.1.0")
+    assert result.returncode == 0, result.stdout[-3000:]
+    again = deploy(live_1_0_0, "1.1.0")
+    assert "nothing to do" in again.stdout and recap(again.stdout)["droplet-1"]["changed"] == 0
+    added = migrations()[len(before):]
+    assert len(added) == 1 and added[0].endswith(" 1.1.0"), added
+
+
+def test_a_second_deploy_at_the_same_time_is_refused_naming_the_holder(live_1_0_0):
+    first = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
+                              *playbook_args(live_1_0_0, stack("1.0.0"))],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    try:
+        deadline = time.monotonic() + 120
+        while on_droplet("test -f /opt/sample/releases/.deploy.lock", check=False).returncode != 0:
+            assert time.monotonic() < deadline and first.poll() is None, "the first deploy never took the lock"
+            time.sleep(0.3)
+        second = deploy(live_1_0_0, "1.0.0")
+    finally:
+        output, _ = first.communicate(timeout=600)
+    assert second.returncode != 0
+    assert f"pid {first.pid}" in second.stdout and "is held by" in second.stdout, second.stdout[-3000:]
+    assert first.returncode == 0, output[-3000:]
+    assert live_version(live_1_0_0) == "1.0.0"
+
+
+def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeeds(live_1_0_0):
+    killed = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
+                               *playbook_args(live_1_0_0, stack("1.1.0"))],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"), start_new_session=True)
+    with LoadGenerator(live_1_0_0.address) as load:
+        for line in killed.stdout:
+            if "Wait for consecutive good answers" in line:
+                break
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+        time.sleep(3)
+    assert load.failures == [] and load.versions() == ["1.0.0"], load.summary()
+    assert on_droplet("test -f /opt/sample/releases/.deploy.lock", check=False).returncode == 0
+
+    result = deploy(live_1_0_0, "1.1.0")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Break the lock of a deploy that died on this controller" in result.stdout
+    assert live_version(live_1_0_0) == "1.1.0"
+
+
+def test_status_reports_the_live_release(live_1_0_0):
+    result = run_playbook("playbooks/status.yml", check=True)
+    latest = releases()[0]
+    assert f"release: {latest['id']}" in result.stdout
+    assert f"live_colour: {latest['colour']}" in result.stdout
+    assert "gate_now: passing" in result.stdout and "lock: free" in result.stdout
