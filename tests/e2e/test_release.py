@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,8 @@ from labtools import ROOT, recap, run_playbook
 
 APP = "registry.berth.test/berth/sample-app"
 MIN_RATE = 100
+# Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
+ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
 
 
 def stack(tag: str, **web: object) -> dict:
@@ -30,14 +33,14 @@ def playbook_args(provisioned, extra: dict | None) -> list[str]:
 
 
 def deploy(provisioned, tag: str, extra: dict | None = None) -> subprocess.CompletedProcess:
-    return run_playbook("playbooks/deploy.yml", *playbook_args(provisioned, {**stack(tag), **(extra or {})}))
+    return run_playbook("playbooks/deploy.yml", *playbook_args(provisioned, {**stack(tag), **(extra or {})}), env=ENV)
 
 
 def under_load(provisioned, playbook: str, extra: dict | None = None
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
     with LoadGenerator(provisioned.address) as load:
         time.sleep(2)
-        result = run_playbook(playbook, *playbook_args(provisioned, extra))
+        result = run_playbook(playbook, *playbook_args(provisioned, extra), env=ENV)
         time.sleep(2)
     assert load.rate_achieved >= MIN_RATE, load.summary()
     return result, load
@@ -156,7 +159,7 @@ def test_a_second_deploy_at_the_same_time_is_refused_naming_the_holder(live_1_0_
     first = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
                               *playbook_args(live_1_0_0, stack("1.0.0"))],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+                             env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV))
     try:
         deadline = time.monotonic() + 120
         while on_droplet("test -f /opt/sample/releases/.deploy.lock", check=False).returncode != 0:
@@ -175,7 +178,7 @@ def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeed
     killed = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
                                *playbook_args(live_1_0_0, stack("1.1.0"))],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"), start_new_session=True)
+                              env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV), start_new_session=True)
     with LoadGenerator(live_1_0_0.address) as load:
         for line in killed.stdout:
             if "Wait for consecutive good answers" in line:
@@ -188,13 +191,14 @@ def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeed
 
     result = deploy(live_1_0_0, "1.1.0")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "Break the lock of a deploy that died on this controller" in result.stdout
+    assert re.search(r"Break the lock of a deploy that died on this controller\] \**\nchanged:", result.stdout), \
+        result.stdout[-3000:]
     assert live_version(live_1_0_0) == "1.1.0"
 
 
 def test_status_reports_the_live_release(live_1_0_0):
-    result = run_playbook("playbooks/status.yml", check=True)
+    result = run_playbook("playbooks/status.yml", env=ENV, check=True)
     latest = releases()[0]
-    assert f"release: {latest['id']}" in result.stdout
-    assert f"live_colour: {latest['colour']}" in result.stdout
-    assert "gate_now: passing" in result.stdout and "lock: free" in result.stdout
+    assert f'"release": "{latest["id"]}"' in result.stdout
+    assert f'"live_colour": "{latest["colour"]}"' in result.stdout
+    assert '"gate_now": "passing"' in result.stdout and '"lock": "free"' in result.stdout
