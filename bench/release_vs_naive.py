@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from edge import LoadGenerator  # noqa: E402
+from edge import LoadGenerator, wait_for_version  # noqa: E402
 
 LAB = [sys.executable, str(ROOT / "lab" / "lab.py")]
 NAME = "bench-release"
@@ -63,13 +63,19 @@ def naive(tag: str) -> None:
             "cd /opt/naive && docker compose pull -q && docker compose up -d")
 
 
-def timed(action, address: str, host: str) -> tuple[float, LoadGenerator]:
+def timed(action, address: str, host: str, before: str, after: str) -> tuple[float, LoadGenerator]:
+    """Time `action` under load. The load runs from a steady `before` until `after` answers steadily,
+    so requests failed while the new version was not yet routed count too."""
+    if not wait_for_version(address, before, host):
+        sys.exit(f"{host} does not answer {before} before the action")
     with LoadGenerator(address, host=host) as load:
         time.sleep(1)
         start = time.perf_counter()
         action()
         seconds = time.perf_counter() - start
-        time.sleep(2)
+        if not wait_for_version(address, after, host):
+            sys.exit(f"{host} does not answer {after} after the action")
+        time.sleep(1)
     return seconds, load
 
 
@@ -90,15 +96,17 @@ def main() -> None:
                                                                    "health_path": "/health"}}})
 
             deploy("1.0.0")()
-            rows = [("berth", "new release", *timed(deploy("1.1.0"), address, "sample.berth.test")),
-                    ("berth", "no-op deploy", *timed(deploy("1.1.0"), address, "sample.berth.test")),
+            berth, plain = "sample.berth.test", "naive.berth.test"
+            rows = [("berth", "new release", *timed(deploy("1.1.0"), address, berth, "1.0.0", "1.1.0")),
+                    ("berth", "no-op deploy", *timed(deploy("1.1.0"), address, berth, "1.1.0", "1.1.0")),
                     ("berth", "rollback", *timed(lambda: ansible("playbooks/rollback.yml", inventory),
-                                                 address, "sample.berth.test"))]
+                                                 address, berth, "1.1.0", "1.0.0"))]
             naive("1.0.0")
-            rows += [("naive", "new release", *timed(lambda: naive("1.1.0"), address, "naive.berth.test")),
-                     ("naive", "no-op deploy", *timed(lambda: naive("1.1.0"), address, "naive.berth.test")),
-                     ("naive", "rollback", *timed(lambda: naive("1.0.0"), address, "naive.berth.test"))]
+            rows += [("naive", "new release", *timed(lambda: naive("1.1.0"), address, plain, "1.0.0", "1.1.0")),
+                     ("naive", "no-op deploy", *timed(lambda: naive("1.1.0"), address, plain, "1.1.0", "1.1.0")),
+                     ("naive", "rollback", *timed(lambda: naive("1.0.0"), address, plain, "1.1.0", "1.0.0"))]
         print("release vs naive `docker compose pull && up -d`, one lab droplet, HTTPS load ~150 req/s:")
+        print("  (seconds: the command's wall time; requests/failed: from steady old version to steady new)")
         print(f"  {'procedure':<10}{'action':<14}{'seconds':>9}{'requests':>10}{'failed':>8}  versions")
         for who, action, seconds, load in rows:
             print(f"  {who:<10}{action:<14}{seconds:>9.1f}{len(load.answers):>10}{len(load.failures):>8}"

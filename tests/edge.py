@@ -30,8 +30,8 @@ class _Connection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
-def get(address: str, path: str = "/", timeout: float = 5) -> tuple[int, dict | str]:
-    conn = _Connection(address, timeout)
+def get(address: str, path: str = "/", timeout: float = 5, host: str = APP_HOST) -> tuple[int, dict | str]:
+    conn = _Connection(address, timeout, host)
     try:
         conn.request("GET", path)
         answer = conn.getresponse()
@@ -42,6 +42,19 @@ def get(address: str, path: str = "/", timeout: float = 5) -> tuple[int, dict | 
             return answer.status, body
     finally:
         conn.close()
+
+
+def wait_for_version(address: str, version: str, host: str = APP_HOST, deadline: float = 60) -> bool:
+    """Until `version` answers 200 five times in a row (False when the deadline passes first)."""
+    end, good = time.monotonic() + deadline, 0
+    while time.monotonic() < end and good < 5:
+        try:
+            status, body = get(address, timeout=2, host=host)
+            good = good + 1 if status == 200 and isinstance(body, dict) and body.get("version") == version else 0
+        except (OSError, http.client.HTTPException):
+            good = 0
+        time.sleep(0.1)
+    return good >= 5
 
 
 @dataclass
