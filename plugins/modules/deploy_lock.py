@@ -18,14 +18,11 @@ description:
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - berth.ops.host_module
 attributes:
   check_mode:
     support: full
     details: Reports what it would do; a lock held by someone else still fails.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   path:
     description: The lock file, for example C(/opt/myapp/releases/.deploy.lock).

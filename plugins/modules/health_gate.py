@@ -25,14 +25,11 @@ description:
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - berth.ops.host_module
 attributes:
   check_mode:
     support: full
     details: Probing changes nothing, so check mode runs the gate in full.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   url:
     description: URL to probe.

@@ -17,14 +17,11 @@ description:
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - berth.ops.host_module
 attributes:
   check_mode:
     support: full
     details: Reading is the same in check mode; a record is reported, not written.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   path:
     description: The releases directory, for example C(/opt/myapp/releases).
