@@ -5,16 +5,13 @@ Uses its own droplet (bench-provision), so the lab's droplet-1 is left as it is.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LAB = [sys.executable, str(ROOT / "lab" / "lab.py")]
+from _droplet import ROOT, bench_droplet
+
 NAME = "bench-provision"
 
 
@@ -29,19 +26,11 @@ def provision(inventory: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    subprocess.run([*LAB, "droplet", "destroy", NAME], check=True, capture_output=True)
-    created = json.loads(subprocess.run([*LAB, "droplet", "create", NAME], check=True, capture_output=True,
-                                        text=True).stdout)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            inventory = Path(tmp) / "bench.yml"
-            inventory.write_text(f"droplets:\n  hosts:\n    {NAME}:\n      ansible_host: {created['address']}\n")
-            fresh, fresh_recap = provision(inventory)
-            rerun, rerun_recap = provision(inventory)
-        print(f"provision.yml on a fresh lab droplet: {fresh:.1f} s ({fresh_recap}); "
-              f"idempotent rerun: {rerun:.1f} s ({rerun_recap})")
-    finally:
-        subprocess.run([*LAB, "droplet", "destroy", NAME], check=False, capture_output=True)
+    with bench_droplet(NAME) as (_address, inventory):
+        fresh, fresh_recap = provision(inventory)
+        rerun, rerun_recap = provision(inventory)
+    print(f"provision.yml on a fresh lab droplet: {fresh:.1f} s ({fresh_recap}); "
+          f"idempotent rerun: {rerun:.1f} s ({rerun_recap})")
 
 
 if __name__ == "__main__":

@@ -13,15 +13,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from edge import LoadGenerator, wait_for_version  # noqa: E402
+from _droplet import ROOT, bench_droplet
 
-LAB = [sys.executable, str(ROOT / "lab" / "lab.py")]
+sys.path.insert(0, str(ROOT / "tests"))
+from edge import LoadGenerator, wait_for_version
+
 NAME = "bench-release"
 APP = "registry.berth.test/berth/sample-app"
 NAIVE_COMPOSE = """services:
@@ -80,40 +79,30 @@ def timed(action, address: str, host: str, before: str, after: str) -> tuple[flo
 
 
 def main() -> None:
-    subprocess.run([*LAB, "droplet", "destroy", NAME], check=True, capture_output=True)
-    created = json.loads(subprocess.run([*LAB, "droplet", "create", NAME], check=True, capture_output=True,
-                                        text=True).stdout)
-    address = created["address"]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            inventory = Path(tmp) / "bench.yml"
-            inventory.write_text(f"droplets:\n  hosts:\n    {NAME}:\n      ansible_host: {address}\n")
-            ansible("playbooks/provision.yml", inventory)
+    with bench_droplet(NAME) as (address, inventory):
+        ansible("playbooks/provision.yml", inventory)
 
-            def deploy(tag: str):
-                return lambda: ansible("playbooks/deploy.yml", inventory,
-                                       {"berth_services": {"web": {"image": f"{APP}:{tag}", "port": 8000,
-                                                                   "health_path": "/health"}}})
+        def deploy(tag: str):
+            return lambda: ansible("playbooks/deploy.yml", inventory,
+                                   {"berth_services": {"web": {"image": f"{APP}:{tag}", "port": 8000,
+                                                               "health_path": "/health"}}})
 
-            deploy("1.0.0")()
-            berth, plain = "sample.berth.test", "naive.berth.test"
-            rows = [("berth", "new release", *timed(deploy("1.1.0"), address, berth, "1.0.0", "1.1.0")),
-                    ("berth", "no-op deploy", *timed(deploy("1.1.0"), address, berth, "1.1.0", "1.1.0")),
-                    ("berth", "rollback", *timed(lambda: ansible("playbooks/rollback.yml", inventory),
-                                                 address, berth, "1.1.0", "1.0.0"))]
-            naive("1.0.0")
-            rows += [("naive", "new release", *timed(lambda: naive("1.1.0"), address, plain, "1.0.0", "1.1.0")),
-                     ("naive", "no-op deploy", *timed(lambda: naive("1.1.0"), address, plain, "1.1.0", "1.1.0")),
-                     ("naive", "rollback", *timed(lambda: naive("1.0.0"), address, plain, "1.1.0", "1.0.0"))]
-        print("release vs naive `docker compose pull && up -d`, one lab droplet, HTTPS load ~150 req/s:")
-        print("  (seconds: the command's wall time; requests/failed: from steady old version to steady new)")
-        print(f"  {'procedure':<10}{'action':<14}{'seconds':>9}{'requests':>10}{'failed':>8}  versions")
-        for who, action, seconds, load in rows:
-            print(f"  {who:<10}{action:<14}{seconds:>9.1f}{len(load.answers):>10}{len(load.failures):>8}"
-                  f"  {' -> '.join(load.versions())}")
-    finally:
-        subprocess.run([*LAB, "droplet", "destroy", NAME], check=False, capture_output=True)
-
+        deploy("1.0.0")()
+        berth, plain = "sample.berth.test", "naive.berth.test"
+        rows = [("berth", "new release", *timed(deploy("1.1.0"), address, berth, "1.0.0", "1.1.0")),
+                ("berth", "no-op deploy", *timed(deploy("1.1.0"), address, berth, "1.1.0", "1.1.0")),
+                ("berth", "rollback", *timed(lambda: ansible("playbooks/rollback.yml", inventory),
+                                             address, berth, "1.1.0", "1.0.0"))]
+        naive("1.0.0")
+        rows += [("naive", "new release", *timed(lambda: naive("1.1.0"), address, plain, "1.0.0", "1.1.0")),
+                 ("naive", "no-op deploy", *timed(lambda: naive("1.1.0"), address, plain, "1.1.0", "1.1.0")),
+                 ("naive", "rollback", *timed(lambda: naive("1.0.0"), address, plain, "1.1.0", "1.0.0"))]
+    print("release vs naive `docker compose pull && up -d`, one lab droplet, HTTPS load ~150 req/s:")
+    print("  (seconds: the command's wall time; requests/failed: from steady old version to steady new)")
+    print(f"  {'procedure':<10}{'action':<14}{'seconds':>9}{'requests':>10}{'failed':>8}  versions")
+    for who, action, seconds, load in rows:
+        print(f"  {who:<10}{action:<14}{seconds:>9.1f}{len(load.answers):>10}{len(load.failures):>8}"
+              f"  {' -> '.join(load.versions())}")
 
 if __name__ == "__main__":
     main()
