@@ -114,6 +114,15 @@ def test_wrong_registry_credentials_change_nothing_and_stay_secret(live_1_0_0):
     assert fingerprint() == before
 
 
+def test_a_malformed_stack_variable_fails_validation_before_any_change(live_1_0_0):
+    before = fingerprint()
+    result = deploy(live_1_0_0, "1.1.0", stack("1.1.0", port="eighty"))
+    assert result.returncode != 0
+    assert "ports must be integers (got ['eighty'])" in result.stdout, result.stdout[-3000:]
+    assert recap(result.stdout)["droplet-1"]["changed"] == 0
+    assert fingerprint() == before
+
+
 def test_a_failing_migration_hook_aborts_before_the_switch(live_1_0_0):
     hooks = {"berth_hooks": [{"name": "migrate", "service": "web",
                               "command": ["python3", "/app/app.py", "migrate", "--fail"]}]}
