@@ -63,6 +63,7 @@ class Answer:
     status: int | None
     version: str | None
     error: str | None = None
+    ended: float = 0.0
 
 
 @dataclass
@@ -112,9 +113,9 @@ class LoadGenerator:
                 body = answer.read()
                 used += 1
                 version = json.loads(body).get("version") if answer.status == 200 else None
-                result = Answer(started, answer.status, version)
+                result = Answer(started, answer.status, version, ended=time.monotonic())
             except (OSError, http.client.HTTPException, ValueError) as exc:
-                result = Answer(started, None, None, f"{type(exc).__name__}: {exc}")
+                result = Answer(started, None, None, f"{type(exc).__name__}: {exc}", time.monotonic())
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -133,10 +134,22 @@ class LoadGenerator:
         return len(self.answers) / (self.ended - self.began)
 
     def versions(self) -> list[str]:
-        """The versions answered, in the order the requests were sent, runs collapsed."""
+        """The versions the clients saw, in order, runs collapsed.
+
+        Requests in flight at the moment of a switch overlap and can be answered in either order,
+        so a return to an earlier version counts only when the request asking for it started after
+        an answer from the newer version had already arrived: a client that saw the new release
+        and then the old one again."""
+        first_arrival: dict[str, float] = {}
+        for answer in self.answers:
+            if answer.version:
+                first_arrival[answer.version] = min(first_arrival.get(answer.version, answer.ended), answer.ended)
         runs: list[str] = []
         for answer in sorted(self.answers, key=lambda a: a.started):
-            if answer.version and (not runs or runs[-1] != answer.version):
+            if not answer.version or (runs and runs[-1] == answer.version):
+                continue
+            overlapping = answer.version in runs and first_arrival[runs[-1]] > answer.started
+            if not overlapping:
                 runs.append(answer.version)
         return runs
 
