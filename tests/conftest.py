@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from lab_droplets import use_droplet_inventory
 from labtools import LAB_STATE
+
+use_droplet_inventory()
 
 
 @pytest.fixture(scope="session")

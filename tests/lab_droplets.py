@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -11,8 +12,11 @@ import yaml
 from labtools import ROOT
 
 NETWORK = "berth-lab"
-DROPLET = "droplet-1"
+# Each pytest process owns one droplet (BERTH_DROPLET), so independent e2e modules run in parallel
+# on droplets of their own; its inventory (.inventories/<droplet>/) holds only that host.
+DROPLET = os.environ.get("BERTH_DROPLET", "droplet-1")
 CONTAINER = f"berth-{DROPLET}"
+INVENTORY = ROOT / ".inventories" / DROPLET
 
 
 def sh(*args: str, check: bool = True, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
@@ -25,8 +29,30 @@ def on_droplet(script: str, check: bool = True, container: str = CONTAINER) -> s
 
 
 def droplet_address(name: str = DROPLET) -> str:
-    inventory = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
+    inventory = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
     return inventory["droplets"]["hosts"][name]["ansible_host"]
+
+
+def use_droplet_inventory() -> None:
+    """Point every ansible run of this process at an inventory of this process's droplet alone,
+    with the lab's group_vars."""
+    INVENTORY.mkdir(parents=True, exist_ok=True)
+    link = INVENTORY / "group_vars"
+    if not link.is_symlink():
+        link.symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    os.environ["ANSIBLE_INVENTORY"] = str(INVENTORY)
+
+
+def create_droplet(name: str = DROPLET, fresh: bool = True) -> str:
+    """(Re)create the droplet and write its inventory; returns its address."""
+    python, lab = str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py")
+    if fresh:
+        sh(python, lab, "droplet", "destroy", name)
+    created = yaml.safe_load(sh(python, lab, "droplet", "create", name).stdout)
+    if name == DROPLET:
+        (INVENTORY / "hosts.yml").write_text(yaml.safe_dump(
+            {"droplets": {"hosts": {name: {"ansible_host": created["address"]}}}}))
+    return created["address"]
 
 
 def wait_for_boot(container: str) -> None:

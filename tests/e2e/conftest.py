@@ -1,4 +1,5 @@
-"""The droplet every end-to-end test uses: droplet-1, recreated fresh and provisioned once per session,
+"""The droplet this process's end-to-end tests use (BERTH_DROPLET, droplet-1 by default), recreated
+fresh and provisioned once per session,
 and observers outside it: two inside the SSH allow-list (one logs in, one scans; ufw rate-limits
 SSH per source, and a port scan counts), one outside."""
 
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-from lab_droplets import DROPLET, NETWORK, Observer, droplet_address, sh
-from labtools import LAB_STATE, ROOT, run_playbook
+from lab_droplets import DROPLET, NETWORK, Observer, create_droplet, droplet_address, sh
+from labtools import LAB_STATE, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def observers():
     images = json.loads((LAB_STATE / "images.json").read_text())
     made = {}
     for role in ("inside", "scanner", "outside"):
-        name = f"berth-lab-observer-{role}"
+        name = f"berth-lab-observer-{DROPLET}-{role}"
         sh("docker", "rm", "-f", name, check=False)
         sh("docker", "run", "-d", "--name", name, "--network", NETWORK, "--label", "berth.lab=observer",
            images["tools"])
@@ -47,11 +48,9 @@ class Provisioned:
 
 @pytest.fixture(scope="session")
 def provisioned(observers, tmp_path_factory) -> Provisioned:
-    """A fresh droplet-1, provisioned with a canary secret and SSH allowed from the controller and
+    """A fresh droplet, provisioned with a canary secret and SSH allowed from the controller and
     the inside observer only; provisioned twice (the second run must change nothing)."""
-    python = str(ROOT / ".venv" / "bin" / "python")
-    sh(python, str(ROOT / "lab" / "lab.py"), "droplet", "destroy", DROPLET)
-    sh(python, str(ROOT / "lab" / "lab.py"), "up", "--droplets", "1")
+    create_droplet()
     gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
     canary = f"berth-canary-{secrets.token_hex(12)}"
     extra = tmp_path_factory.mktemp("provision") / "vars.yml"

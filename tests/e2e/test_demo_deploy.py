@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 from edge import get
-from lab_droplets import droplet_address
+from lab_droplets import DROPLET, droplet_address
 from labtools import recap, run_module, run_playbook
 
 
@@ -29,7 +29,7 @@ def test_deploy_serves_sample_app_through_traefik_and_reruns_clean(provisioned):
 def test_deployed_containers_run_the_pinned_digests():
     """A digest the module resolved is what the droplet pulled and runs (app and Traefik)."""
     for name, repo in (("sample-blue-web-1", "berth/sample-app"), ("traefik-traefik-1", "berth/traefik")):
-        failed, info = run_module("community.docker.docker_container_info", {"name": name}, host="droplet-1")
+        failed, info = run_module("community.docker.docker_container_info", {"name": name}, host=DROPLET)
         assert not failed and info["exists"], info
         image = info["container"]["Config"]["Image"]
         assert image.startswith(f"registry.berth.test/{repo}@sha256:"), image
@@ -42,7 +42,7 @@ def test_health_gate_delegated_to_the_droplet_reaches_its_loopback_port():
     failed, result = run_module("berth.ops.health_gate",
                                 {"url": "http://127.0.0.1:8082/ping", "body_regex": "OK",
                                  "container": "traefik-traefik-1", "interval": 0.5, "timeout": 0.4},
-                                host="droplet-1")
+                                host=DROPLET)
     assert not failed and result["passed"] and result["attempts"] == 3, result.get("msg")
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://{droplet_address()}:8082/ping", timeout=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from lab_droplets import CONTAINER, on_droplet, sh, wait_for_boot
+from lab_droplets import CONTAINER, DROPLET, on_droplet, sh, wait_for_boot
 from labtools import recap, run_playbook
 
 pytestmark = pytest.mark.usefixtures("provisioned")
@@ -22,8 +22,8 @@ def edge_ports() -> set[int]:
 
 def test_fresh_provision_changes_the_host_and_the_rerun_changes_nothing(provisioned):
     first, second = recap(provisioned.first.stdout), recap(provisioned.second.stdout)
-    assert first["droplet-1"]["changed"] > 10 and first["droplet-1"]["failed"] == 0
-    assert second["droplet-1"]["changed"] == 0, provisioned.second.stdout[-3000:]
+    assert first[DROPLET]["changed"] > 10 and first[DROPLET]["failed"] == 0
+    assert second[DROPLET]["changed"] == 0, provisioned.second.stdout[-3000:]
     print(f"\nprovision fresh droplet: {provisioned.first_seconds:.1f} s; rerun: {provisioned.second_seconds:.1f} s")
 
 
@@ -99,7 +99,7 @@ def test_a_malformed_variable_fails_validation_before_any_change(provisioned, ex
     result = run_playbook("playbooks/provision.yml", "-e", extra)
     assert result.returncode != 0
     assert named in result.stdout, result.stdout[-2000:]
-    assert recap(result.stdout)["droplet-1"]["changed"] == 0
+    assert recap(result.stdout)[DROPLET]["changed"] == 0
     assert on_droplet("md5sum /etc/ssh/sshd_config /etc/ufw/user.rules /etc/passwd; ufw status").stdout == before
 
 

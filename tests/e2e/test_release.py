@@ -13,7 +13,7 @@ import time
 
 import pytest
 from edge import LoadGenerator, get
-from lab_droplets import on_droplet
+from lab_droplets import DROPLET, on_droplet
 from labtools import ROOT, recap, run_playbook
 
 APP = "registry.berth.test/berth/sample-app"
@@ -101,7 +101,7 @@ def test_a_tag_that_does_not_exist_changes_nothing(live_1_0_0):
     before = fingerprint()
     result = deploy(live_1_0_0, "9.9.9-does-not-exist")
     assert result.returncode != 0
-    assert "9.9.9-does-not-exist" in result.stdout and "droplet-1" not in recap(result.stdout)
+    assert "9.9.9-does-not-exist" in result.stdout and DROPLET not in recap(result.stdout)
     assert fingerprint() == before
 
 
@@ -109,7 +109,7 @@ def test_wrong_registry_credentials_change_nothing_and_stay_secret(live_1_0_0):
     before = fingerprint()
     result = deploy(live_1_0_0, "1.1.0", {"berth_registry_password": "wrong-Secret-4711"})
     assert result.returncode != 0
-    assert "droplet-1" not in recap(result.stdout)
+    assert DROPLET not in recap(result.stdout)
     assert "wrong-Secret-4711" not in result.stdout + result.stderr
     assert fingerprint() == before
 
@@ -119,7 +119,7 @@ def test_a_malformed_stack_variable_fails_validation_before_any_change(live_1_0_
     result = deploy(live_1_0_0, "1.1.0", stack("1.1.0", port="eighty"))
     assert result.returncode != 0
     assert "ports must be integers (got ['eighty'])" in result.stdout, result.stdout[-3000:]
-    assert recap(result.stdout)["droplet-1"]["changed"] == 0
+    assert recap(result.stdout)[DROPLET]["changed"] == 0
     assert fingerprint() == before
 
 
@@ -159,7 +159,7 @@ def test_a_migration_hook_runs_exactly_once_per_release(live_1_0_0):
     result = deploy(live_1_0_0, "1.1.0")
     assert result.returncode == 0, result.stdout[-3000:]
     again = deploy(live_1_0_0, "1.1.0")
-    assert "nothing to do" in again.stdout and recap(again.stdout)["droplet-1"]["changed"] == 0
+    assert "nothing to do" in again.stdout and recap(again.stdout)[DROPLET]["changed"] == 0
     added = migrations()[len(before):]
     assert len(added) == 1 and added[0].endswith(" 1.1.0"), added
 
