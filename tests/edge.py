@@ -1,6 +1,9 @@
 """Talk to an app through a droplet's Traefik the way its users do: HTTPS to <app>.berth.test,
 verified against the lab CA, connected to the droplet's address. LoadGenerator keeps a steady
-request rate up and records every answer, so a test can count failed requests and version flips."""
+request rate up and records every answer, so a test can count failed requests and version flips;
+with `slow_workers` it also keeps long requests (`/slow?ms=slow_ms`) in flight all the time, so a
+switch or a rescue always finds some on the colour it moves away from. `host` picks the app
+(<app>.berth.test: the lab certificate covers every name under berth.test)."""
 
 from __future__ import annotations
 
@@ -64,11 +67,13 @@ class Answer:
     version: str | None
     error: str | None = None
     ended: float = 0.0
+    path: str = "/"
 
 
 @dataclass
 class LoadGenerator:
-    """`workers` threads, together `rate` requests/s; each reconnects every `reuse` requests."""
+    """`workers` threads, together `rate` requests/s; each reconnects every `reuse` requests.
+    Plus `slow_workers` threads that each keep one `/slow?ms=slow_ms` request in flight."""
 
     address: str
     rate: float = 150
@@ -76,12 +81,15 @@ class LoadGenerator:
     reuse: int = 20
     timeout: float = 10
     host: str = APP_HOST
+    slow_workers: int = 0
+    slow_ms: int = 2500
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(self.workers)]
+        self._threads += [threading.Thread(target=self._slow, daemon=True) for _ in range(self.slow_workers)]
 
     def __enter__(self) -> LoadGenerator:
         self.began = time.monotonic()
@@ -92,7 +100,7 @@ class LoadGenerator:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=self.timeout + 5)
+            thread.join(timeout=self.timeout + self.slow_ms / 1000 + 5)
         self.ended = time.monotonic()
 
     def _work(self, index: int) -> None:
@@ -102,27 +110,42 @@ class LoadGenerator:
         while not self._stop.is_set():
             time.sleep(max(0.0, next_at - time.monotonic()))
             next_at += period
-            started = time.monotonic()
-            try:
-                if conn is None or used >= self.reuse:
-                    if conn is not None:
-                        conn.close()
-                    conn, used = _Connection(self.address, self.timeout, self.host), 0
-                conn.request("GET", "/")
-                answer = conn.getresponse()
-                body = answer.read()
-                used += 1
-                version = json.loads(body).get("version") if answer.status == 200 else None
-                result = Answer(started, answer.status, version, ended=time.monotonic())
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                result = Answer(started, None, None, f"{type(exc).__name__}: {exc}", time.monotonic())
+            if conn is None or used >= self.reuse:
                 if conn is not None:
                     conn.close()
+                conn, used = _Connection(self.address, self.timeout, self.host), 0
+            result = self._ask(conn, "/")
+            used += 1
+            if result.error:
+                conn.close()
                 conn = None
-            with self._lock:
-                self.answers.append(result)
+            self._record(result)
         if conn is not None:
             conn.close()
+
+    def _slow(self) -> None:
+        """One long request after the other, each on a new connection."""
+        path = f"/slow?ms={self.slow_ms}"
+        while not self._stop.is_set():
+            conn = _Connection(self.address, self.timeout + self.slow_ms / 1000, self.host)
+            self._record(self._ask(conn, path))
+            conn.close()
+
+    @staticmethod
+    def _ask(conn: _Connection, path: str) -> Answer:
+        started = time.monotonic()
+        try:
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            body = answer.read()
+            version = json.loads(body).get("version") if answer.status == 200 else None
+            return Answer(started, answer.status, version, ended=time.monotonic(), path=path)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return Answer(started, None, None, f"{type(exc).__name__}: {exc}", time.monotonic(), path)
+
+    def _record(self, answer: Answer) -> None:
+        with self._lock:
+            self.answers.append(answer)
 
     # What a test asserts on.
     @property
@@ -132,6 +155,10 @@ class LoadGenerator:
     @property
     def rate_achieved(self) -> float:
         return len(self.answers) / (self.ended - self.began)
+
+    @property
+    def slow_answers(self) -> list[Answer]:
+        return [a for a in self.answers if a.path != "/"]
 
     def versions(self) -> list[str]:
         """The versions the clients saw, in order, runs collapsed.
@@ -154,6 +181,9 @@ class LoadGenerator:
         return runs
 
     def summary(self) -> str:
-        sample = "; ".join(f"{a.status} {a.error or ''}".strip() for a in self.failures[:5])
-        return (f"{len(self.answers)} requests at {self.rate_achieved:.0f}/s, {len(self.failures)} failed"
-                + (f" (first: {sample})" if sample else "") + f", versions {self.versions()}")
+        sample = "; ".join(f"{a.path} {a.status} {a.error or ''}".strip() for a in self.failures[:5])
+        slow = self.slow_answers
+        return (f"{len(self.answers)} requests at {self.rate_achieved:.0f}/s"
+                + (f" ({len(slow)} of them {self.slow_ms} ms long)" if slow else "")
+                + f", {len(self.failures)} failed" + (f" (first: {sample})" if sample else "")
+                + f", versions {self.versions()}")

@@ -1,0 +1,135 @@
+"""What the release-layer e2e tests share: the lab test apps as berth stacks, playbook runs under
+HTTPS load, and looking at the droplet (release records, routing file, host fingerprint)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+from edge import LoadGenerator, get
+from lab_droplets import CONTAINER, on_droplet, sh
+from labtools import REGISTRY, run_playbook
+
+IMAGE = f"{REGISTRY}/berth/testapp"
+MIN_RATE = 100
+SLOW_WORKERS = 3
+# Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
+ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+
+
+@dataclass(frozen=True)
+class App:
+    """One lab test app deployed as its own berth app (name = berth_app = tag prefix)."""
+
+    name: str
+    port: int
+    stop_grace_period: str = "10s"
+    # False: no public check besides the health settings (berth_confirm_path '' and no JSON match).
+    confirm_root: bool = True
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.berth.test"
+
+    def tag(self, version: int) -> str:
+        return f"{self.name}-{version}"
+
+
+def stack(app: App, tag: str, echo: str = "alpha", web: dict | None = None, **extra: object) -> dict:
+    """Inventory variables for one release of `app` (`web` overrides the service's keys)."""
+    service = {"image": f"{IMAGE}:{tag}", "port": app.port, "health_path": "/health",
+               "health": {"interval": 1, "timeout": 2, "successes": 3, "start_timeout": 60},
+               "stop_grace_period": app.stop_grace_period, "memory": "128m"}
+    confirm = ({"berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{{ release_colour }}"}}
+               if app.confirm_root else {"berth_confirm_path": "", "berth_confirm_json_match": {}})
+    return {"berth_app": app.name, "berth_domain": app.domain, "berth_tls": "files",
+            "berth_services": {"web": {**service, **(web or {})}},
+            "berth_accessories": {}, "berth_hooks": [],
+            "env_files_services": {"web": {"APP_ECHO": echo}},
+            **confirm, **extra}
+
+
+def playbook(provisioned, name: str, variables: dict) -> subprocess.CompletedProcess:
+    return run_playbook(f"playbooks/{name}.yml", "-e", f"@{provisioned.vars_file}", "-e", json.dumps(variables),
+                        env=ENV)
+
+
+def under_load(provisioned, app: App, name: str, variables: dict
+               ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
+    with LoadGenerator(provisioned.address, host=app.domain, slow_workers=SLOW_WORKERS) as load:
+        time.sleep(2)
+        result = playbook(provisioned, name, variables)
+        time.sleep(3)  # the long requests started before the end finish
+    print(f"\n{app.name} {name}: {load.summary()}")
+    assert load.rate_achieved >= MIN_RATE, load.summary()
+    return result, load
+
+
+def live(provisioned, app: App) -> dict:
+    """What the public route answers now (status 200 asserted)."""
+    status, body = get(provisioned.address, host=app.domain)
+    assert status == 200 and isinstance(body, dict), (status, body)
+    return body
+
+
+def releases(app: App) -> list[dict]:
+    """The droplet's release records of `app`, newest first."""
+    out = on_droplet(f"""python3 -c 'import glob, json
+records = [json.load(open(f)) for f in glob.glob("/opt/{app.name}/releases/*.json")]
+print(json.dumps(sorted(records, key=lambda r: (r["time"], r["id"]), reverse=True)))'""").stdout
+    return json.loads(out)
+
+
+def routing(app: App) -> str:
+    """The app's Traefik dynamic config, as bytes on disk (hex of its sha256 and its text)."""
+    return on_droplet(f"sha256sum /opt/traefik/dynamic/{app.name}.yml; cat /opt/traefik/dynamic/{app.name}.yml",
+                      check=False).stdout
+
+
+def env_in_container(app: App, colour: str, key: str = "APP_ECHO") -> str:
+    """An env value as the running process sees it (the image has no shell: ask its Python)."""
+    return on_droplet(f"docker exec {app.name}-{colour}-web-1 /usr/bin/python3 -c "
+                      f"'import os; print(os.environ[\"{key}\"])'").stdout.rstrip("\n")
+
+
+def fingerprint() -> str:
+    """Everything a refused deploy must leave alone: containers, every file under /opt, and the
+    dynamic configuration Traefik has loaded (its API on the loopback admin entrypoint)."""
+    return on_droplet(
+        "docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.Image}} {{.State}}' | sort; "
+        "find /opt -type f -exec sha256sum {} + | sort; "
+        "python3 -c 'import json, urllib.request; raw = json.load(urllib.request.urlopen("
+        "\"http://127.0.0.1:8082/api/rawdata\", timeout=5)); print(json.dumps(raw, sort_keys=True))'").stdout
+
+
+class LockWatch:
+    """Polls for a deploy lock file on the droplet (every 50 ms) while a playbook runs."""
+
+    def __init__(self, app: App) -> None:
+        self.path = f"/opt/{app.name}/releases/.deploy.lock"
+        self.stop_file = f"/tmp/berth-lockwatch-{app.name}"
+        self.seen = False
+
+    def __enter__(self) -> LockWatch:
+        on_droplet(f"rm -f {self.stop_file}")
+        script = (f"while [ ! -e {self.stop_file} ]; do if [ -e {self.path} ]; then echo seen; fi; "
+                  "sleep 0.05; done")
+        self._proc = subprocess.Popen(["docker", "exec", CONTAINER, "sh", "-c", script],
+                                      stdout=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:  # type: ignore[union-attr]
+            if line.strip() == "seen":
+                self.seen = True
+
+    def __exit__(self, *_exc: object) -> None:
+        sh("docker", "exec", CONTAINER, "touch", self.stop_file)
+        self._proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        self.seen = self.seen or on_droplet(f"test -e {self.path}", check=False).returncode == 0

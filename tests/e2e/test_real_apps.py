@@ -1,0 +1,179 @@
+"""berth's promises for ordinary apps (issue #9), each lab test app as its own berth app on this
+process's droplet, under HTTPS load through Traefik (>= 100 requests/s, TLS with SNI, plus long
+requests always in flight): a new release, a no-op, rollback, switch, an env change and its
+rollback, a release that never becomes healthy, one that fails only its public check, and a
+typo in berth_domain. Every one drops no request and leaves the expected release live.
+
+The tests of one app run in order (each starts from where the previous one left the app);
+split the apps over droplets with -k, e.g. `-k "warm or lean"` and `-k stubborn`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lab_droplets import DROPLET, on_droplet
+from labtools import recap
+from release_checks import (
+    App,
+    LockWatch,
+    env_in_container,
+    fingerprint,
+    live,
+    playbook,
+    releases,
+    routing,
+    stack,
+    under_load,
+)
+
+APPS = [
+    App("warm", 8501),                                   # 15 s of 503 while warming up
+    App("lean", 3000, confirm_root=False),               # port opens after 8 s, /health takes 400 ms
+    App("stubborn", 5000, stop_grace_period="5s"),       # ignores SIGTERM; warm-up 10 s, /health 300 ms
+]
+BROKEN_START_TIMEOUT = 20
+
+
+@pytest.fixture(scope="module", params=APPS, ids=[a.name for a in APPS])
+def app(request, provisioned) -> App:
+    return request.param
+
+
+def ensure_live(provisioned, app: App, tag: str, echo: str = "alpha") -> None:
+    """Put `tag` (with APP_ECHO=echo) live if an earlier failure left something else, so each test
+    shows its own result; a no-op when the previous test kept its promises."""
+    try:
+        body = live(provisioned, app)
+        if body["version"] == tag and body["env"] == echo:
+            return
+    except (AssertionError, OSError):
+        pass
+    result = playbook(provisioned, "deploy", stack(app, tag, echo))
+    assert result.returncode == 0, "could not restore the starting point:\n" + result.stdout[-3000:]
+
+
+def assert_succeeded(result, kind: str, app: App) -> dict:
+    assert result.returncode == 0, result.stdout[-4000:]
+    latest = releases(app)[0]
+    assert latest["status"] == "succeeded" and latest["kind"] == kind, latest
+    return latest
+
+
+def test_first_deploy(provisioned, app):
+    result = playbook(provisioned, "deploy", stack(app, app.tag(1)))
+    record = assert_succeeded(result, "deploy", app)
+    body = live(provisioned, app)
+    assert (body["version"], body["env"], body["colour"]) == (app.tag(1), "alpha", record["colour"])
+    container = f"{app.name}-{record['colour']}-web-1"
+    # An ordinary image: no shell, no curl, no Docker healthcheck.
+    assert on_droplet(f"docker exec {container} sh -c true", check=False).returncode != 0
+    assert on_droplet(f"docker exec {container} curl --version", check=False).returncode != 0
+    assert on_droplet(f"docker inspect -f '{{{{.Config.Healthcheck}}}}' {container}").stdout.strip() == "<nil>"
+
+
+def test_new_release(provisioned, app):
+    ensure_live(provisioned, app, app.tag(1))
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(2)))
+    assert_succeeded(result, "deploy", app)
+    assert load.failures == [], load.summary()
+    assert load.versions() == [app.tag(1), app.tag(2)], load.summary()
+
+
+def test_unchanged_deploy_is_a_noop(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    before = releases(app)[0]["id"]
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(2)))
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "nothing to do" in result.stdout, result.stdout[-4000:]
+    assert recap(result.stdout)[DROPLET]["changed"] == 0, result.stdout[-4000:]
+    assert releases(app)[0]["id"] == before
+    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
+
+
+def test_rollback(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    started = time.monotonic()
+    result, load = under_load(provisioned, app, "rollback", stack(app, app.tag(2)))
+    print(f"{app.name} rollback: {time.monotonic() - started:.1f} s")
+    assert_succeeded(result, "rollback", app)
+    assert load.failures == [], load.summary()
+    assert load.versions() == [app.tag(2), app.tag(1)], load.summary()
+
+
+def test_switch(provisioned, app):
+    ensure_live(provisioned, app, app.tag(1))
+    started = time.monotonic()
+    result, load = under_load(provisioned, app, "switch", stack(app, app.tag(2)))
+    print(f"{app.name} switch: {time.monotonic() - started:.1f} s")
+    assert_succeeded(result, "switch", app)
+    assert load.failures == [], load.summary()
+    assert load.versions() == [app.tag(1), app.tag(2)], load.summary()
+
+
+def test_env_change_is_a_new_release(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    before = releases(app)[0]["id"]
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(2), echo="beta"))
+    assert "nothing to do" not in result.stdout, "an env change was taken for a no-op"
+    record = assert_succeeded(result, "deploy", app)
+    assert record["id"] != before
+    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
+    assert live(provisioned, app)["env"] == "beta"
+    assert env_in_container(app, record["colour"]) == "beta"
+
+
+def test_rollback_restores_the_previous_env(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2), echo="beta")
+    result, load = under_load(provisioned, app, "rollback", stack(app, app.tag(2), echo="beta"))
+    record = assert_succeeded(result, "rollback", app)
+    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
+    assert live(provisioned, app)["env"] == "alpha"
+    assert env_in_container(app, record["colour"]) == "alpha"
+
+
+def test_a_release_that_never_becomes_healthy_fails_at_the_gate(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    routes = routing(app)
+    broken = stack(app, "broken", web={"env": {"APP_PORT": str(app.port)},
+                                       "health": {"interval": 1, "timeout": 2,
+                                                  "start_timeout": BROKEN_START_TIMEOUT}})
+    result, load = under_load(provisioned, app, "deploy", broken)
+    assert result.returncode != 0
+    assert "gate" in result.stdout, result.stdout[-4000:]
+    assert load.failures == [], load.summary()
+    assert load.versions() == [app.tag(2)], load.summary()
+    assert routing(app) == routes, "the failed deploy changed the routing file"
+    assert live(provisioned, app)["version"] == app.tag(2)
+    failed = releases(app)[0]
+    assert failed["status"] == "failed" and failed["step"] == "gate", failed
+
+
+def test_a_release_that_fails_its_public_check_is_undone(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    routes = routing(app)
+    variables = stack(app, app.tag(1), web={"env": {"FAIL_HEALTH_HOST": app.domain}})
+    result, load = under_load(provisioned, app, "deploy", variables)
+    assert result.returncode != 0, "the public health check failed, yet the deploy succeeded"
+    assert "confirm" in result.stdout, result.stdout[-4000:]
+    assert load.failures == [], load.summary()
+    assert routing(app) == routes, "the rescue did not restore the routing file byte for byte"
+    assert live(provisioned, app)["version"] == app.tag(2)
+    assert releases(app)[0]["status"] == "failed"
+
+
+def test_a_malformed_domain_is_refused_before_any_change(provisioned, app):
+    ensure_live(provisioned, app, app.tag(2))
+    before = fingerprint()
+    with LockWatch(app) as lock:
+        started = time.monotonic()
+        result, load = under_load(provisioned, app, "deploy",
+                                  stack(app, app.tag(1), berth_domain=f"{app.name}.berth_test"))
+        took = time.monotonic() - started
+    assert result.returncode != 0
+    assert "berth_domain" in result.stdout and f"{app.name}.berth_test" in result.stdout, result.stdout[-4000:]
+    assert load.failures == [], load.summary()
+    assert not lock.seen, "the deploy took the lock"
+    assert fingerprint() == before
+    assert live(provisioned, app)["version"] == app.tag(2)
+    assert took < 10 + 5, f"refused after {took:.1f} s"  # 5 s: the load generator's lead-in and tail
