@@ -4,6 +4,8 @@ HTTPS load, and looking at the droplet (release records, routing file, host fing
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 
 from edge import LoadGenerator, get
 from lab_droplets import CONTAINER, on_droplet, sh
-from labtools import REGISTRY, run_playbook
+from labtools import REGISTRY, ROOT, run_playbook
 
 IMAGE = f"{REGISTRY}/berth/testapp"
 MIN_RATE = 100
+RATE = 120  # a margin over MIN_RATE, no more: the machine's two cores also run Traefik, the apps and Ansible
 SLOW_WORKERS = 3
 # Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
 ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
@@ -52,14 +55,27 @@ def stack(app: App, tag: str, echo: str = "alpha", web: dict | None = None, **ex
             **confirm, **extra}
 
 
-def playbook(provisioned, name: str, variables: dict) -> subprocess.CompletedProcess:
-    return run_playbook(f"playbooks/{name}.yml", "-e", f"@{provisioned.vars_file}", "-e", json.dumps(variables),
-                        env=ENV)
+def playbook(provisioned, name: str, variables: dict, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a playbook with the droplet's provisioning variables plus `variables`; with `timeout`,
+    kill the whole run (returncode -9) when it takes longer."""
+    args = ["-e", f"@{provisioned.vars_file}", "-e", json.dumps(variables)]
+    if timeout is None:
+        return run_playbook(f"playbooks/{name}.yml", *args, env=ENV)
+    command = ["ansible-playbook", f"playbooks/{name}.yml", *args]
+    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += f"\n[killed after {timeout:.0f} s]"
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def under_load(provisioned, app: App, name: str, variables: dict
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
-    with LoadGenerator(provisioned.address, host=app.domain, slow_workers=SLOW_WORKERS) as load:
+    with LoadGenerator(provisioned.address, rate=RATE, host=app.domain, slow_workers=SLOW_WORKERS) as load:
         time.sleep(2)
         result = playbook(provisioned, name, variables)
         time.sleep(3)  # the long requests started before the end finish
