@@ -80,8 +80,16 @@ def under_load(provisioned, app: App, name: str, variables: dict
         result = playbook(provisioned, name, variables)
         time.sleep(3)  # the long requests started before the end finish
     print(f"\n{app.name} {name}: {load.summary()}")
-    assert load.rate_achieved >= MIN_RATE, load.summary()
     return result, load
+
+
+def assert_load(load: LoadGenerator, versions: list[str] | None = None) -> None:
+    """No failed request, the versions clients saw (when given), and enough load to mean it
+    (checked last: a slow machine must not hide what the release layer did)."""
+    assert load.failures == [], load.summary()
+    if versions is not None:
+        assert load.versions() == versions, load.summary()
+    assert load.rate_achieved >= MIN_RATE, load.summary()
 
 
 def live(provisioned, app: App) -> dict:

@@ -17,6 +17,7 @@ from labtools import recap
 from release_checks import (
     App,
     LockWatch,
+    assert_load,
     env_in_container,
     fingerprint,
     live,
@@ -76,8 +77,7 @@ def test_new_release(provisioned, app):
     ensure_live(provisioned, app, app.tag(1))
     result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(2)))
     assert_succeeded(result, "deploy", app)
-    assert load.failures == [], load.summary()
-    assert load.versions() == [app.tag(1), app.tag(2)], load.summary()
+    assert_load(load, [app.tag(1), app.tag(2)])
 
 
 def test_unchanged_deploy_is_a_noop(provisioned, app):
@@ -88,7 +88,7 @@ def test_unchanged_deploy_is_a_noop(provisioned, app):
     assert "nothing to do" in result.stdout, result.stdout[-4000:]
     assert recap(result.stdout)[DROPLET]["changed"] == 0, result.stdout[-4000:]
     assert releases(app)[0]["id"] == before
-    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
+    assert_load(load, [app.tag(2)])
 
 
 def test_rollback(provisioned, app):
@@ -97,8 +97,7 @@ def test_rollback(provisioned, app):
     result, load = under_load(provisioned, app, "rollback", stack(app, app.tag(2)))
     print(f"{app.name} rollback: {time.monotonic() - started:.1f} s")
     assert_succeeded(result, "rollback", app)
-    assert load.failures == [], load.summary()
-    assert load.versions() == [app.tag(2), app.tag(1)], load.summary()
+    assert_load(load, [app.tag(2), app.tag(1)])
 
 
 def test_switch(provisioned, app):
@@ -107,8 +106,7 @@ def test_switch(provisioned, app):
     result, load = under_load(provisioned, app, "switch", stack(app, app.tag(2)))
     print(f"{app.name} switch: {time.monotonic() - started:.1f} s")
     assert_succeeded(result, "switch", app)
-    assert load.failures == [], load.summary()
-    assert load.versions() == [app.tag(1), app.tag(2)], load.summary()
+    assert_load(load, [app.tag(1), app.tag(2)])
 
 
 def test_env_change_is_a_new_release(provisioned, app):
@@ -118,18 +116,18 @@ def test_env_change_is_a_new_release(provisioned, app):
     assert "nothing to do" not in result.stdout, "an env change was taken for a no-op"
     record = assert_succeeded(result, "deploy", app)
     assert record["id"] != before
-    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
     assert live(provisioned, app)["env"] == "beta"
     assert env_in_container(app, record["colour"]) == "beta"
+    assert_load(load, [app.tag(2)])
 
 
 def test_rollback_restores_the_previous_env(provisioned, app):
     ensure_live(provisioned, app, app.tag(2), echo="beta")
     result, load = under_load(provisioned, app, "rollback", stack(app, app.tag(2), echo="beta"))
     record = assert_succeeded(result, "rollback", app)
-    assert load.failures == [] and load.versions() == [app.tag(2)], load.summary()
-    assert live(provisioned, app)["env"] == "alpha"
+    assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(2), "alpha")
     assert env_in_container(app, record["colour"]) == "alpha"
+    assert_load(load, [app.tag(2)])
 
 
 def test_a_release_that_never_becomes_healthy_fails_at_the_gate(provisioned, app):
@@ -141,12 +139,11 @@ def test_a_release_that_never_becomes_healthy_fails_at_the_gate(provisioned, app
     result, load = under_load(provisioned, app, "deploy", broken)
     assert result.returncode != 0
     assert "gate" in result.stdout, result.stdout[-4000:]
-    assert load.failures == [], load.summary()
-    assert load.versions() == [app.tag(2)], load.summary()
     assert routing(app) == routes, "the failed deploy changed the routing file"
     assert live(provisioned, app)["version"] == app.tag(2)
     failed = releases(app)[0]
     assert failed["status"] == "failed" and failed["step"] == "gate", failed
+    assert_load(load, [app.tag(2)])
 
 
 def test_a_release_that_fails_its_public_check_is_undone(provisioned, app):
@@ -156,10 +153,10 @@ def test_a_release_that_fails_its_public_check_is_undone(provisioned, app):
     result, load = under_load(provisioned, app, "deploy", variables)
     assert result.returncode != 0, "the public health check failed, yet the deploy succeeded"
     assert "confirm" in result.stdout, result.stdout[-4000:]
-    assert load.failures == [], load.summary()
     assert routing(app) == routes, "the rescue did not restore the routing file byte for byte"
     assert live(provisioned, app)["version"] == app.tag(2)
     assert releases(app)[0]["status"] == "failed"
+    assert_load(load)
 
 
 def test_a_malformed_domain_is_refused_before_any_change(provisioned, app):
@@ -171,9 +168,10 @@ def test_a_malformed_domain_is_refused_before_any_change(provisioned, app):
                                   stack(app, app.tag(1), berth_domain=f"{app.name}.berth_test"))
         took = time.monotonic() - started
     assert result.returncode != 0
-    assert "berth_domain" in result.stdout and f"{app.name}.berth_test" in result.stdout, result.stdout[-4000:]
     assert load.failures == [], load.summary()
+    assert "berth_domain" in result.stdout and f"{app.name}.berth_test" in result.stdout, result.stdout[-4000:]
     assert not lock.seen, "the deploy took the lock"
     assert fingerprint() == before
     assert live(provisioned, app)["version"] == app.tag(2)
     assert took < 10 + 5, f"refused after {took:.1f} s"  # 5 s: the load generator's lead-in and tail
+    assert_load(load)
