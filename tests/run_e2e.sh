@@ -11,6 +11,7 @@ rm -f "$logs"/*.failed
 # group droplet test files...  (the longest groups first, so they start first)
 groups=(
   "release droplet-2 tests/e2e/test_release.py"
+  "changes droplet-3 tests/e2e/test_every_change.py"
   "core droplet-1 tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
 )
 
