@@ -6,6 +6,7 @@ SSH per source, and a port scan counts), one outside."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -50,7 +51,8 @@ class Provisioned:
 def provisioned(observers, tmp_path_factory) -> Provisioned:
     """A fresh droplet, provisioned with a canary secret and SSH allowed from the controller and
     the inside observer only; provisioned twice (the second run must change nothing)."""
-    create_droplet()
+    # BERTH_REUSE_DROPLET=1 keeps a droplet an earlier run provisioned (quick reruns while developing).
+    create_droplet(fresh=os.environ.get("BERTH_REUSE_DROPLET") != "1")
     gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
     canary = f"berth-canary-{secrets.token_hex(12)}"
     extra = tmp_path_factory.mktemp("provision") / "vars.yml"
