@@ -8,16 +8,19 @@ logs=.lab/e2e-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.failed
 
-# group droplet test files...  (the longest groups first, so they start first)
+# name|droplet|pytest arguments (shell words). The longest groups first, so they start first.
 groups=(
-  "release droplet-2 tests/e2e/test_release.py"
-  "changes droplet-3 tests/e2e/test_every_change.py"
-  "core droplet-1 tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
+  "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
+  "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
+  "release|droplet-2|tests/e2e/test_release.py"
+  "changes|droplet-3|tests/e2e/test_every_change.py"
+  "core|droplet-1|tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
 )
 
 run_group() {
-  local name=$1 droplet=$2 start=$SECONDS
-  shift 2
+  local name droplet args start=$SECONDS
+  IFS='|' read -r name droplet args <<< "$1"
+  eval "set -- $args"
   if BERTH_DROPLET=$droplet pytest -q -p no:cacheprovider "$@" > "$logs/$name.log" 2>&1; then
     echo "e2e $name: passed in $((SECONDS - start)) s ($(tail -1 "$logs/$name.log"))"
   else
@@ -29,7 +32,7 @@ run_group() {
 export -f run_group
 export logs
 
-printf '%s\n' "${groups[@]}" | xargs -P "$jobs" -I{} bash -c 'run_group {}'
+printf '%s\n' "${groups[@]}" | xargs -P "$jobs" -d '\n' -I{} bash -c 'run_group "$1"' _ {}
 
 status=0
 for marker in "$logs"/*.failed; do

@@ -43,11 +43,12 @@ def env_file_text(values: dict[str, str]) -> str:
     lines = ["# berth: written per release, root only\n"]
     for key in sorted(values):
         text = values[key]
-        if "'" not in text and "\n" not in text and "\t" not in text:
+        if "'" not in text and "\n" not in text:
             lines.append(f"{key}='{text}'\n")
         else:
+            # compose reads \\ \" \n and $$ back (checked with compose 2.x); a tab stays literal.
             escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
-                       .replace("\n", "\\n").replace("\t", "\\t"))
+                       .replace("\n", "\\n"))
             lines.append(f'{key}="{escaped}"\n')
     return "".join(lines)
 

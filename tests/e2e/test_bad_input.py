@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from lab_droplets import DROPLET, on_droplet
 from labtools import REGISTRY, recap
-from release_checks import App, LockWatch, fingerprint, live, playbook, stack
+from release_checks import App, LockWatch, fingerprint, live, playbook, releases, stack
 
 APP = App("inputs", 8000)
 # The good release only has to deploy: the sample app, quick and healthy at once.
@@ -76,8 +76,11 @@ CASES = [
     Case("domain with an underscore", at("berth_domain", "in_puts.berth.test"), "berth_domain",
          "in_puts.berth.test"),
     Case("domain label of 64", at("berth_domain", "a" * 64 + ".berth.test"), "berth_domain", "a" * 64),
-    Case("env file value with a newline", at("env_files_services.web.APP_ECHO", "line1\nline2"),
-         re.escape("env_files_services.web.APP_ECHO"), "line1"),
+    # A secret's value is never shown: the message names the key and says "(hidden)".
+    Case("env file value with a NUL", at("env_files_services.web.APP_ECHO", "line1\0line2"),
+         re.escape("env_files_services.web.APP_ECHO"), "(hidden)"),
+    Case("env file value with a carriage return", at("env_files_services.web.APP_ECHO", "line1\rline2"),
+         re.escape("env_files_services.web.APP_ECHO"), "(hidden)"),
     Case("env file key with a space", at("env_files_services.web.BAD KEY", "x"),
          re.escape("env_files_services.web"), "BAD KEY"),
     Case("env key not a name", at("berth_services.web.env", {"1-BAD": "x"}), web("env"), "1-BAD"),
@@ -104,7 +107,7 @@ CASES = [
     Case("successes 0", at("berth_services.web.health.successes", 0), web("health.successes"), "0"),
     Case("negative bad-answer budget", at("berth_services.web.health.max_bad_answers", -1),
          web("health.max_bad_answers"), "-1"),
-    Case("command a string", at("berth_services.web.command", "python3 app.py"), web("command"), "python3 app.py"),
+    Case("command a number", at("berth_services.web.command", 42), web("command"), "42"),
     Case("volumes a string", at("berth_services.web.volumes", "/opt/inputs/data:/data"), web("volumes"),
          "/opt/inputs/data:/data"),
     Case("healthcheck a string", at("berth_services.web.healthcheck", "curl localhost"), web("healthcheck"),
@@ -160,3 +163,15 @@ def test_malformed_input_is_refused_before_any_change(good_release, case):
 
 def test_the_table_is_big_enough():
     assert len(CASES) >= 25
+
+
+def test_a_value_with_newlines_and_tabs_reaches_the_app_exactly(good_release):
+    """The other half of "values an env file cannot carry": newlines and tabs are passed, byte for byte."""
+    variables = good()
+    variables["env_files_services"]["web"]["APP_ECHO"] = "line1\nline2\ttabbed 'quoted' $HOME \\"
+    result = playbook(good_release, "deploy", variables)
+    assert result.returncode == 0, result.stdout[-3000:]
+    colour = releases(APP)[0]["colour"]
+    got = on_droplet(f"docker exec {APP.name}-{colour}-web-1 python3 -c "
+                     "'import os, sys; sys.stdout.write(repr(os.environ[\"APP_ECHO\"]))'").stdout
+    assert got == repr("line1\nline2\ttabbed 'quoted' $HOME \\"), got
