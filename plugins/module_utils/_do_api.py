@@ -98,7 +98,8 @@ class Client:
 
     RETRY_STATUSES = (429, 500, 502, 503, 504)
 
-    def __init__(self, transport: Transport, token: str, *, token_source: str = "api_token",
+    def __init__(self, transport: Transport, token: str, *,
+                 token_source: str = "the api_token option",  # noqa: S107 - where it came from, not a secret
                  base_url: str = DEFAULT_BASE_URL, timeout: float = 30, retries: int = 5,
                  deadline: float = 600, backoff_cap: float = 30, poll_interval: float = 2,
                  sleep: Callable[[float], None] = time.sleep,
@@ -254,7 +255,6 @@ class Client:
 
 def make_transport(validate_certs: bool = True, ca_path: str | None = None) -> Transport:
     """A transport on ansible-core's ``open_url`` (imported here so unit tests need no Ansible)."""
-    import socket  # noqa: PLC0415
     import ssl  # noqa: PLC0415
     from urllib.error import HTTPError, URLError  # noqa: PLC0415
 
@@ -270,7 +270,7 @@ def make_transport(validate_certs: bool = True, ca_path: str | None = None) -> T
             return Response(exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read())
         except (SSLValidationError, ssl.SSLError) as exc:
             raise DOError("tls", f"TLS failure talking to {urlsplit(url).netloc}: {exc}") from exc
-        except (URLError, UrlsConnectionError, OSError, socket.timeout) as exc:
+        except (TimeoutError, URLError, UrlsConnectionError, OSError) as exc:
             raise TransportError(str(getattr(exc, "reason", exc))) from exc
 
     return transport

@@ -7,7 +7,9 @@ and databases "creating" and turn active/online after ``settle`` reads.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import ipaddress
 import itertools
 import re
@@ -131,7 +133,7 @@ class Cloud:
         parts = body["public_key"].split()
         if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
             raise ApiError(422, "unprocessable_entity", "Key invalid type")
-        digest = secrets.token_hex(16)
+        digest = hashlib.md5(base64.b64decode(parts[1])).hexdigest()
         key = {"id": next(self.ids), "name": body["name"], "public_key": body["public_key"],
                "fingerprint": ":".join(digest[i:i + 2] for i in range(0, 32, 2))}
         self.keys[key["id"]] = key
@@ -230,8 +232,8 @@ class Cloud:
     @staticmethod
     def _store_rules(rules: list[dict], side: str) -> list[dict]:
         stored = []
-        for rule in rules or []:
-            rule = copy.deepcopy(rule)
+        for given in rules or []:
+            rule = copy.deepcopy(given)
             ports = str(rule.get("ports", ""))
             if rule["protocol"] == "icmp" or ports in ("all", "", "0"):
                 rule["ports"] = "0"  # what the API gives back for "all ports" and for ICMP

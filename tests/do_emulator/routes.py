@@ -46,7 +46,7 @@ def _one(key: str, item, status: int = 200):
 NO_CONTENT = (204, None, {})
 
 
-def dispatch(cloud: Cloud, method: str, path: str, query: dict, body: dict, base: str):  # noqa: C901, PLR0911, PLR0912, PLR0915
+def dispatch(cloud: Cloud, method: str, path: str, query: dict, body: dict, base: str):  # noqa: PLR0911, PLR0912
     c = cloud
     m = re.fullmatch
     tag = (query.get("tag_name") or [None])[0]

@@ -25,7 +25,6 @@ from .cloud import ApiError, Cloud
 from .routes import _public, dispatch
 
 
-
 def make_cert(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1/localhost: the client trusts it as its CA file."""
     from cryptography import x509  # noqa: PLC0415
@@ -139,7 +138,7 @@ class Emulator:
                 self.violations.extend(specmod.problems(self.openapi, request, response))
             return status, out_headers, data
 
-    def _answer(self, method, url, headers, body, host, request) -> tuple[int, dict | None, dict]:
+    def _answer(self, method, url, headers, body, host, request) -> tuple[int, dict | None, dict]:  # noqa: PLR0911
         auth = headers.get("Authorization") or headers.get("authorization") or ""
         if auth != f"Bearer {self.token}":
             return 401, _error("unauthorized", "Unable to authenticate you"), {}
