@@ -76,8 +76,9 @@ def converge(module, api, plan) -> dict:
         fingerprint = ssh_fingerprint(p["public_key"])
     except (IndexError, ValueError):
         module.fail_json(msg=f"public_key of {what} is not an OpenSSH public key line")
-    current = api.get_or_none(f"/v2/account/keys/{fingerprint}", what=what)
-    current = current["ssh_key"] if current else None
+    # A list, not GET by fingerprint: the spec marks the fingerprint read-only in the path.
+    keys = api.list("/v2/account/keys", "ssh_keys", what=what)
+    current = next((k for k in keys if k["fingerprint"] == fingerprint), None)
     if p["state"] == "absent":
         if current:
             plan.compare("ssh_key", current["name"], None)
