@@ -12,7 +12,7 @@ import yaml
 from .server import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "dop_v1_emulatorTokenNeverPrinted0123456789abcdef"  # noqa: S105 - a test token for the emulator
+TOKEN = "dop_v1_emulatorTokenNeverPrinted0123456789abcdef"
 PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH8mQ0uS7n3xX1m8mE0r3pQ9c0f4X6b1c2d3e4f5a6b7 berth-test")
 
 
@@ -64,6 +64,11 @@ def module(emulator: Emulator, name: str, args: dict, *flags: str, token: str = 
                            "-a", json.dumps(args), "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
                            *flags], cwd=ROOT, env=_env(token), capture_output=True, text=True, check=False,
                           timeout=120)
+
+
+def inventory(config: Path, token: str = TOKEN) -> subprocess.CompletedProcess:
+    return subprocess.run(["ansible-inventory", "-i", str(config), "--list"], cwd=ROOT, env=_env(token),
+                          capture_output=True, text=True, check=False, timeout=120)
 
 
 def _env(token: str) -> dict:

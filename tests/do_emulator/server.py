@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import spec as specmod
 from .cloud import ApiError, Cloud
@@ -161,7 +161,7 @@ class Emulator:
             return 400, _error("bad_request", "body is not JSON"), {}
         try:
             scheme = "https" if self.certdir is not None else "http"
-            return dispatch(self.cloud, method, url.path, parse_qs(url.query), parsed, f"{scheme}://{host}")
+            return dispatch(self.cloud, method, unquote(url.path), parse_qs(url.query), parsed, f"{scheme}://{host}")
         except ApiError as exc:
             return exc.status, _error(exc.ident, exc.message), {}
 

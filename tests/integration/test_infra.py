@@ -8,6 +8,7 @@ each test ends by asserting that no exchange violated it.
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -82,6 +83,24 @@ def test_second_run_sends_no_write_and_never_prints_the_token(emulator, tmp):
     assert "no change" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
     assert "changed=0" in result.stdout
+
+
+def test_inventory_groups_droplets_by_tag(emulator, tmp):
+    emulator.journal.clear()
+    config = tmp / "t1.do_droplets.yml"
+    config.write_text(yaml.safe_dump({"plugin": "berth.ops.do_droplets", "tag": "berth-t1",
+                                      "api_base_url": emulator.url, "ca_path": emulator.ca_path}))
+    result = harness.inventory(config)
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    for group in ("droplets", "berth_t1", "berth_t1_web", "web"):
+        assert sorted(listing[group]["hosts"]) == ["t1-web-1", "t1-web-2"], group
+    hostvars = listing["_meta"]["hostvars"]["t1-web-1"]
+    droplet = next(d for d in emulator.cloud.droplets.values() if d["name"] == "t1-web-1")
+    assert hostvars["ansible_host"] == droplet["networks"]["v4"][0]["ip_address"]
+    assert hostvars["do_private_ipv4"].startswith("10.20.")
+    assert writes(emulator) == []
+    assert TOKEN not in result.stdout + result.stderr
 
 
 def test_changes_send_exactly_their_writes(emulator, tmp):
