@@ -71,6 +71,17 @@ def inventory(config: Path, token: str = TOKEN) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, check=False, timeout=120)
 
 
+def plain(value):
+    """ansible-inventory --list marks values from an inventory plugin as unsafe: unwrap them."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def _env(token: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DIGITALOCEAN_TOKEN", "DO_API_TOKEN", "DO_API_KEY",
                                                             "OAUTH_TOKEN", "ANSIBLE_INVENTORY")}

@@ -7,8 +7,8 @@ plugin's host is a real machine that the host and release layers then work on.
 
 from __future__ import annotations
 
-import os
 import secrets
+import subprocess
 
 import pytest
 import yaml
@@ -33,12 +33,8 @@ def world(tmp_path_factory):
 
 
 def run(tmp, playbook: str, inventory, *args: str):
-    env = harness._env(harness.TOKEN)
-    env["BERTH_LAB_STATE"] = os.environ.get("BERTH_LAB_STATE", str(ROOT / ".lab"))
-    import subprocess  # noqa: PLC0415
-
-    return subprocess.run(["ansible-playbook", "-i", str(inventory), playbook, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False, timeout=1200)
+    return subprocess.run(["ansible-playbook", "-i", str(inventory), playbook, *args], cwd=ROOT,
+                          env=harness._env(harness.TOKEN), capture_output=True, text=True, check=False, timeout=1200)
 
 
 def test_infra_droplets_are_provisioned_and_deployed_through_the_inventory(world):
@@ -55,7 +51,7 @@ def test_infra_droplets_are_provisioned_and_deployed_through_the_inventory(world
     (inventory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
     listing = sh("ansible-inventory", "-i", str(inventory), "--list",
                  env=harness._env(harness.TOKEN)).stdout
-    listing = yaml.safe_load(listing)
+    listing = harness.plain(yaml.safe_load(listing))
     assert listing["droplets"]["hosts"] == ["lab-web-1"]
     assert listing["berth_lab_web"]["hosts"] == ["lab-web-1"]
     assert listing["_meta"]["hostvars"]["lab-web-1"]["ansible_host"] == address

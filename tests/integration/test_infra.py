@@ -92,7 +92,7 @@ def test_inventory_groups_droplets_by_tag(emulator, tmp):
                                       "api_base_url": emulator.url, "ca_path": emulator.ca_path}))
     result = harness.inventory(config)
     assert result.returncode == 0, result.stderr
-    listing = json.loads(result.stdout)
+    listing = harness.plain(json.loads(result.stdout))
     for group in ("droplets", "berth_t1", "berth_t1_web", "web"):
         assert sorted(listing[group]["hosts"]) == ["t1-web-1", "t1-web-2"], group
     hostvars = listing["_meta"]["hostvars"]["t1-web-1"]
