@@ -90,6 +90,9 @@ class Client:
         reset time, else exponential backoff), capped at ``backoff_cap``;
       - HTTP 500, 502, 503, 504: exponential backoff 0.5, 1, 2, ... s (or ``Retry-After``), capped;
       - no answer at all (connection refused/reset, timeout): same backoff as 5xx.
+    A POST (it creates) is retried only after 429, which the API answers before doing anything:
+    after a 5xx or no answer the resource may exist, so the module fails and the next run finds it
+    by name instead of creating a second one.
     Each request is tried at most ``retries + 1`` times, and never past ``deadline`` seconds
     counted from the client's creation: a wait that would end past it fails at once.
     Everything else (400, 401, 403, 404, 409, 422, other 5xx) fails at once with the
@@ -157,6 +160,10 @@ class Client:
                 if response.status not in self.RETRY_STATUSES:
                     raise self._failure(response, method, what)
                 failure = f"{response.status} {_api_message(response)}"
+            if method == "POST" and (response is None or response.status != 429):
+                raise DOError("server_error", f"{what}: POST failed ({failure}); not retried since it may have "
+                                              "created the resource: run again to converge",
+                              response.status if response is not None else None)
             if attempt >= self.retries:
                 raise DOError("rate_limited" if response is not None and response.status == 429 else "server_error",
                               f"{what}: {method} failed after {attempt + 1} tries: {failure}",

@@ -125,3 +125,16 @@ def test_status_polling_times_out_naming_resource():
 def test_token_from_env_order():
     assert token_from_env({"DO_API_KEY": "b", "DO_API_TOKEN": "a"}) == ("a", "DO_API_TOKEN")
     assert token_from_env({}) == (None, None)
+
+
+def test_post_is_not_retried_after_5xx():
+    fake = Fake(err(500, "boom"))
+    with pytest.raises(DOError, match=r"droplets web-1: POST failed .*not retried"):
+        fake.client().send("POST", "/v2/droplets", {}, what="droplets web-1")
+    assert len(fake.calls) == 1
+
+
+def test_post_is_retried_after_429():
+    fake = Fake(err(429, "slow", **{"retry-after": "1"}), ok({"vpc": {}}, 201))
+    fake.client().send("POST", "/v2/vpcs", {}, what="vpc")
+    assert fake.slept == [1.0]
