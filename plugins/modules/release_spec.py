@@ -75,6 +75,10 @@ options:
       - A secret of this attempt. When given, RV(env_digests) holds each env value as an HMAC under it,
         which M(berth.ops.release_plan) compares on the host, so values never travel or show.
     type: str
+  colour:
+    description: C(release_colour) as the caller sees it; berth chooses the colour, so anything but empty is refused.
+    type: str
+    default: ""
   resolve:
     description: Resolve and pin the images (false only checks the inputs).
     type: bool
@@ -143,6 +147,7 @@ def argument_spec() -> dict:
         "keep_warm": {"type": "bool", "default": True},
         "public_service": {"type": "str", "default": ""},
         "confirm_path": {"type": "str", "default": ""},
+        "colour": {"type": "str", "default": ""},
         "env_key": {"type": "str", "no_log": True},
         "resolve": {"type": "bool", "default": True},
         "username": {"type": "str"},

@@ -86,3 +86,8 @@ def test_pin_replaces_every_image_and_names_those_without_a_digest():
     pinned, errors = pin(spec, {"registry.example.com/acme/web:1.0": "registry.example.com/acme/web" + digest})
     assert pinned["services"]["web"]["image"].endswith(digest)
     assert errors == ["berth_accessories.db.image: 'postgres:17' was not resolved to a digest"]
+
+
+def test_the_colour_is_berths_to_choose():
+    _spec, errors = build({**GOOD, "colour": "purple"})
+    assert any(e.startswith("release_colour: 'purple'") for e in errors), errors
