@@ -68,4 +68,4 @@ def test_infra_droplets_are_provisioned_and_deployed_through_the_inventory(world
     deploy = run(tmp, "playbooks/deploy.yml", inventory, "-e", f"@{extra}")
     assert deploy.returncode == 0, deploy.stdout[-4000:]
     assert "answers at https://sample.berth.test/" in deploy.stdout
-    assert set(recap(deploy.stdout)) == {"lab-web-1"}
+    assert recap(deploy.stdout)["lab-web-1"]["failed"] == 0  # deploy.yml also runs a localhost play
