@@ -9,7 +9,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 DROPLETS ?= 1
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean
+.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean next
 
 setup:
 	@bash scripts/setup-system.sh
@@ -65,3 +65,21 @@ build: setup
 
 clean: lab-down
 	rm -rf .lab/dist
+
+# lint + unit on the newest ansible-core and ansible in a second venv; the main pins stay where the
+# whole e2e suite was validated.
+NEXT := $(CURDIR)/.venv-next/bin
+.venv-next/.installed: pyproject.toml
+	test -x $(NEXT)/python || python3 -m venv .venv-next
+	$(NEXT)/python -m pip install -q --upgrade pip
+	$(NEXT)/python -m pip install -q --group test
+	$(NEXT)/python -m pip install -q --upgrade ansible-core ansible
+	touch $@
+
+next: .venv-next/.installed .collections/ansible_collections/berth/ops
+	$(NEXT)/ansible --version | head -1
+	PATH=$(NEXT):$$PATH yamllint -s .
+	PATH=$(NEXT):$$PATH ruff check .
+	PATH=$(NEXT):$$PATH ansible-lint --profile production
+	PATH=$(NEXT):$$PATH $(NEXT)/python tests/sanity/check_docs.py
+	PATH=$(NEXT):$$PATH $(NEXT)/pytest -q tests/unit

@@ -1,0 +1,210 @@
+"""infra.yml / teardown.yml and the do_* modules against the spec-checked emulator (no lab needed).
+
+One environment lives through the module in order: check-mode plan, create, no-change rerun,
+targeted changes, teardown. Every request and response is validated against the bundled spec;
+each test ends by asserting that no exchange violated it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+import yaml
+from do_emulator import harness
+from do_emulator.harness import TOKEN, environment, module, playbook, writes
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("infra")
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp):
+    emu = harness.start(tmp)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def spec_clean(emulator):
+    yield
+    assert emulator.violations == [], "\n".join(emulator.violations)
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    return result
+
+
+def test_check_mode_on_an_empty_account_sends_no_write_and_shows_the_plan(emulator, tmp):
+    emulator.reset()
+    result = ok(playbook(emulator, tmp, "infra.yml", environment(), "--check", "--diff"))
+    assert writes(emulator) == []
+    for line in ("create VPC t1-vpc", "create droplets t1-web-1, t1-web-2", "create firewall t1-firewall",
+                 "create load balancer t1-lb", "create database cluster t1-pg", "create project berth-t1"):
+        assert line in result.stdout
+
+
+def test_infra_creates_everything(emulator, tmp):
+    emulator.reset()
+    result = ok(playbook(emulator, tmp, "infra.yml", environment()))
+    counts = emulator.cloud.counts()
+    assert counts | {"domain_records": 0} == {
+        "vpcs": 1, "ssh_keys": 1, "droplets": 2, "firewalls": 1, "load_balancers": 1, "databases": 2,
+        "domains": 1, "domain_records": 0, "projects": 1, "project_resources": 6}
+    assert "create droplets t1-web-1, t1-web-2" in result.stdout
+    fw = next(iter(emulator.cloud.firewalls.values()))
+    inbound = {(r["protocol"], r["ports"], tuple(r["sources"]["addresses"])) for r in fw["inbound_rules"]}
+    assert inbound == {("tcp", "80", ("0.0.0.0/0", "::/0")), ("tcp", "443", ("0.0.0.0/0", "::/0")),
+                       ("tcp", "22", ("198.51.100.7/32",)), ("tcp", "0", ("10.20.0.0/20",)),
+                       ("udp", "0", ("10.20.0.0/20",)), ("icmp", "0", ("10.20.0.0/20",))}
+    assert fw["tags"] == ["berth-t1"]
+    lb = next(iter(emulator.cloud.lbs.values()))
+    assert lb["health_check"]["path"] == "/lb-health" and lb["disable_lets_encrypt_dns_records"] is True
+    assert sorted(lb["droplet_ids"]) == sorted(emulator.cloud.droplets)
+    for db in emulator.cloud.dbs.values():
+        assert [(r["type"], r["value"]) for r in db["_rules"]] == [("tag", "berth-t1")]
+    facts = yaml.safe_load((tmp / "out" / "infra-t1.yml").read_text())
+    assert set(facts["berth_infra_droplets"]) == {"t1-web-1", "t1-web-2"}
+    assert facts["berth_infra_databases"]["pg"]["private_uri"].startswith("postgresql://doadmin:")
+    assert (tmp / "out" / "infra-t1.yml").stat().st_mode & 0o777 == 0o600
+    password = facts["berth_infra_databases"]["pg"]["password"]
+    assert password not in result.stdout + result.stderr
+
+
+def test_second_run_sends_no_write_and_never_prints_the_token(emulator, tmp):
+    emulator.journal.clear()
+    result = ok(playbook(emulator, tmp, "infra.yml", environment(), "-vvv"))
+    assert writes(emulator) == []
+    assert "no change" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    assert "changed=0" in result.stdout
+
+
+def test_inventory_groups_droplets_by_tag(emulator, tmp):
+    emulator.journal.clear()
+    config = tmp / "t1.do_droplets.yml"
+    config.write_text(yaml.safe_dump({"plugin": "berth.ops.do_droplets", "tag": "berth-t1",
+                                      "api_base_url": emulator.url, "ca_path": emulator.ca_path}))
+    result = harness.inventory(config)
+    assert result.returncode == 0, result.stderr
+    listing = harness.plain(json.loads(result.stdout))
+    for group in ("droplets", "berth_t1", "berth_t1_web", "web"):
+        assert sorted(listing[group]["hosts"]) == ["t1-web-1", "t1-web-2"], group
+    hostvars = listing["_meta"]["hostvars"]["t1-web-1"]
+    droplet = next(d for d in emulator.cloud.droplets.values() if d["name"] == "t1-web-1")
+    assert hostvars["ansible_host"] == droplet["networks"]["v4"][0]["ip_address"]
+    assert hostvars["do_private_ipv4"].startswith("10.20.")
+    assert writes(emulator) == []
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_changes_send_exactly_their_writes(emulator, tmp):
+    env = environment(web=3)
+    env["firewall"]["ssh_sources"] = ["198.51.100.8/32"]
+    env["load_balancer"]["health_check"]["path"] = "/healthz"
+    env["databases"]["pg"]["trusted_sources"] = [{"type": "ip_addr", "value": "192.0.2.10"}]
+    emulator.journal.clear()
+    ok(playbook(emulator, tmp, "infra.yml", env))
+    assert sorted(writes(emulator)) == sorted([
+        "POST /v2/droplets",                      # t1-web-3
+        "PUT /v2/firewalls/{id}",                 # SSH source
+        "PUT /v2/load_balancers/{id}",            # health check path
+        "PUT /v2/databases/{id}/firewall",        # trusted source added
+        "POST /v2/projects/{id}/resources",       # t1-web-3 joins the project
+    ])
+    lb = next(iter(emulator.cloud.lbs.values()))
+    assert lb["health_check"] == {"protocol": "http", "port": 80, "path": "/healthz", "check_interval_seconds": 5,
+                                  "response_timeout_seconds": 3, "unhealthy_threshold": 2, "healthy_threshold": 2}
+    assert lb["sticky_sessions"] == {"type": "none"} and lb["disable_lets_encrypt_dns_records"] is True
+    # Back to the original, with drift made outside berth on top: a rule someone added by hand and
+    # a health check field that a PUT omitting it would have reset. The same PUTs correct both.
+    fw = next(iter(emulator.cloud.firewalls.values()))
+    fw["inbound_rules"].append({"protocol": "tcp", "ports": "5432", "sources": {"addresses": ["0.0.0.0/0"]}})
+    lb["health_check"]["check_interval_seconds"] = 10
+    emulator.journal.clear()
+    result = ok(playbook(emulator, tmp, "infra.yml", environment(web=2), "--diff"))
+    assert sorted(writes(emulator)) == sorted(["DELETE /v2/droplets/{id}", "PUT /v2/firewalls/{id}",
+                                               "PUT /v2/load_balancers/{id}", "PUT /v2/databases/{id}/firewall"])
+    assert "5432" in result.stdout  # the diff shows the rule that goes
+    assert sorted(d["name"] for d in emulator.cloud.droplets.values()) == ["t1-web-1", "t1-web-2"]
+    assert not any(r["ports"] == "5432" for r in fw["inbound_rules"])
+    assert lb["health_check"]["check_interval_seconds"] == 5
+
+
+def test_teardown_refuses_without_confirmation(emulator, tmp):
+    emulator.journal.clear()
+    result = playbook(emulator, tmp, "teardown.yml", environment())
+    assert result.returncode != 0
+    assert "berth_infra_teardown_confirm=t1" in result.stdout
+    assert emulator.journal == []
+
+
+def test_teardown_removes_everything(emulator, tmp):
+    emulator.journal.clear()
+    ok(playbook(emulator, tmp, "teardown.yml", environment(), berth_infra_teardown_confirm="t1"))
+    assert all(v == 0 for v in emulator.cloud.counts().values()), emulator.cloud.counts()
+    assert all(e["status"] < 400 for e in emulator.journal)
+
+
+# -- failures, one module at a time ------------------------------------------------------------
+
+VPC = {"name": "faulty", "region": "nyc3", "ip_range": "10.30.0.0/20"}
+
+
+def test_401_names_the_token_variable(emulator):
+    result = module(emulator, "do_vpc", VPC, token="dop_v1_wrongToken_5f3a")
+    assert result.returncode != 0
+    assert "DIGITALOCEAN_TOKEN" in result.stdout and "401" in result.stdout
+    assert "dop_v1_wrongToken_5f3a" not in result.stdout + result.stderr
+
+
+def test_429_is_retried_after_retry_after(emulator):
+    emulator.reset()
+    emulator.faults.append({"method": "GET", "path": "^/v2/vpcs$", "status": 429, "retry_after": 1, "count": 2})
+    result = module(emulator, "do_vpc", VPC)
+    assert result.returncode == 0, result.stdout
+    statuses = [(e["method"], e["status"]) for e in emulator.journal]
+    assert statuses == [("GET", 429), ("GET", 429), ("GET", 200), ("POST", 201)]
+    gap = emulator.journal[2]["time"] - emulator.journal[1]["time"]
+    assert gap >= 0.9
+
+
+def test_5xx_past_the_retries_fails_naming_the_resource(emulator):
+    emulator.faults.append({"method": "PATCH", "path": "^/v2/vpcs/", "status": 503, "count": 10,
+                            "message": "backend unavailable"})
+    result = module(emulator, "do_vpc", {**VPC, "description": "changed", "api_retries": 2})
+    assert result.returncode != 0
+    assert re.search(r"VPC 'faulty'.*3 tries.*503.*backend unavailable", result.stdout), result.stdout
+    assert [e["status"] for e in emulator.journal if e["method"] == "PATCH"] == [503, 503, 503]
+
+
+def test_token_given_as_option_is_hidden_in_vvv(emulator):
+    secret = TOKEN
+    result = module(emulator, "do_vpc", {**VPC, "api_token": secret}, "-vvv", token="unused")
+    assert result.returncode == 0, result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+def test_health_check_out_of_range_fails_before_any_request(emulator):
+    emulator.journal.clear()
+    result = module(emulator, "do_load_balancer", {
+        "name": "x", "region": "nyc3", "tag": "t",
+        "forwarding_rules": [{"entry_protocol": "http", "entry_port": 80, "target_protocol": "http",
+                              "target_port": 80}],
+        "health_check": {"check_interval_seconds": 1}})
+    assert result.returncode != 0
+    assert "health_check.check_interval_seconds=1 is outside 3-300" in result.stdout
+    assert emulator.journal == []
+
+
+def test_validation_names_the_bad_variable(emulator, tmp):
+    env = copy.deepcopy(environment())
+    env["droplets"]["web"]["count"] = "two"
+    result = playbook(emulator, tmp, "infra.yml", env)
+    assert result.returncode != 0
+    assert "berth_infra.droplets.web needs count" in result.stdout and "two" in result.stdout
