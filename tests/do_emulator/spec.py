@@ -12,16 +12,15 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_PATH = Path(os.environ.get(
-    "BERTH_DO_SPEC", Path(__file__).resolve().parents[3] / "shared" / "digitalocean-openapi" /
-    "digitalocean-v2.bundled.yaml"))
+# DigitalOcean's published spec (Apache-2.0), vendored beside the emulator so a clean clone has it.
+SPEC_PATH = Path(os.environ.get("BERTH_DO_SPEC", Path(__file__).resolve().parent / "openapi" /
+                                "digitalocean-v2.bundled.yaml"))
 SERVER = "https://api.digitalocean.com"  # the spec's server: requests are validated as if sent there
 
 
 def _find_spec() -> Path:
-    for candidate in (SPEC_PATH, Path("/work/shared/digitalocean-openapi/digitalocean-v2.bundled.yaml")):
-        if candidate.exists():
-            return candidate
+    if SPEC_PATH.exists():
+        return SPEC_PATH
     raise FileNotFoundError(f"DigitalOcean OpenAPI spec not found at {SPEC_PATH} (set BERTH_DO_SPEC)")
 
 
