@@ -64,6 +64,7 @@ class Answer:
     version: str | None
     error: str | None = None
     ended: float = 0.0
+    maintenance: bool = False  # a 503 that says so (X-Berth-Maintenance), e.g. during restore.yml
 
 
 @dataclass
@@ -76,6 +77,8 @@ class LoadGenerator:
     reuse: int = 20
     timeout: float = 10
     host: str = APP_HOST
+    # When true, announced maintenance answers count apart (`maintenance`), not as failures.
+    maintenance_ok: bool = False
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -113,7 +116,9 @@ class LoadGenerator:
                 body = answer.read()
                 used += 1
                 version = json.loads(body).get("version") if answer.status == 200 else None
-                result = Answer(started, answer.status, version, ended=time.monotonic())
+                result = Answer(started, answer.status, version, ended=time.monotonic(),
+                                maintenance=answer.status == 503 and answer.getheader("X-Berth-Maintenance") is not None
+                                and answer.getheader("Retry-After") is not None)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 result = Answer(started, None, None, f"{type(exc).__name__}: {exc}", time.monotonic())
                 if conn is not None:
@@ -127,7 +132,12 @@ class LoadGenerator:
     # What a test asserts on.
     @property
     def failures(self) -> list[Answer]:
-        return [a for a in self.answers if a.error or not (200 <= (a.status or 0) < 300)]
+        return [a for a in self.answers if (a.error or not (200 <= (a.status or 0) < 300))
+                and not (self.maintenance_ok and a.maintenance)]
+
+    @property
+    def maintenance(self) -> list[Answer]:
+        return [a for a in self.answers if a.maintenance]
 
     @property
     def rate_achieved(self) -> float:
@@ -156,4 +166,5 @@ class LoadGenerator:
     def summary(self) -> str:
         sample = "; ".join(f"{a.status} {a.error or ''}".strip() for a in self.failures[:5])
         return (f"{len(self.answers)} requests at {self.rate_achieved:.0f}/s, {len(self.failures)} failed"
+                + (f", {len(self.maintenance)} maintenance answers" if self.maintenance else "")
                 + (f" (first: {sample})" if sample else "") + f", versions {self.versions()}")

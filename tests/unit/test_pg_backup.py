@@ -18,7 +18,7 @@ pgb = importlib.util.module_from_spec(spec)
 sys.modules["berth_pg_backup"] = pgb
 spec.loader.exec_module(pgb)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(text: str) -> dt.datetime:
@@ -71,7 +71,7 @@ def test_retention_counts_periods_that_have_a_backup_so_an_outage_ages_nothing_o
 
 def test_zero_disables_a_tier_and_future_dated_dumps_are_neither_kept_nor_deleted():
     now = at("2026-06-30 12:00")
-    stamps = daily_for(at("2026-06-01 00:00"), 30) + [at("2027-01-01 03:00")]
+    stamps = [*daily_for(at("2026-06-01 00:00"), 30), at("2027-01-01 03:00")]
     keep, delete, ignored = pgb.select_keep(stamps, 2, 0, 0, now)
     assert ignored == {at("2027-01-01 03:00")}
     assert keep == {at("2026-06-30 03:00"), at("2026-06-29 03:00")}
@@ -164,7 +164,7 @@ def test_the_lock_refuses_a_second_holder_with_who_holds_it(tmp_path):
     holder.start()
     entered.wait(5)
     try:
-        with pytest.raises(pgb.BackupError, match="held .*backup pid"), pgb.locked(path, 0, "restore"):
+        with pytest.raises(pgb.BackupError, match=r"held .*backup pid"), pgb.locked(path, 0, "restore"):
             pass
     finally:
         leave.set()
