@@ -61,7 +61,8 @@ SELECT setval('invoice_no', 50000);
 
 # Every user table's rows in a stable order, the sequence and the large objects, hashed.
 CHECKSUMS = r"""
-SELECT format('SELECT %L || ''|'' || count(*) || ''|'' || coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM %I.%I t',
+SELECT format('SELECT %L || ''|'' || count(*) || ''|'' || '
+              'coalesce(md5(string_agg(t::text, '','' ORDER BY t::text)), '''') FROM %I.%I t',
               n.nspname || '.' || c.relname, n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1 \gexec
@@ -285,10 +286,11 @@ def fake_backups(now: dt.datetime) -> tuple[list[dt.datetime], str]:
     script.append(f"for f in {strangers}; do echo keep > $f; done")
     future = now + dt.timedelta(days=30)
     body = "from the future"
-    script.append(f"printf '%s' '{body}' > sample-{DB}-{stamp(future)}.dump && printf '%s' "
-                  f"'{json.dumps({'sha256': hashlib.sha256(body.encode()).hexdigest()})}' > sample-{DB}-{stamp(future)}.json")
+    manifest = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest()})
+    script.append(f"printf '%s' '{body}' > sample-{DB}-{stamp(future)}.dump && "
+                  f"printf '%s' '{manifest}' > sample-{DB}-{stamp(future)}.json")
     script.append("chmod 600 *")
-    on_droplet(" && ".join(script))
+    sh("docker", "exec", "-i", f"berth-{DROPLET}", "sh", "-e", input="\n".join(script))
     return stamps, f"sample-{DB}-{stamp(future)}.dump"
 
 
