@@ -341,7 +341,10 @@ class Backup:
             return time.monotonic()
 
         try:
-            manifest["versions"] = self.pg.versions()
+            try:
+                manifest["versions"] = self.pg.versions()
+            except BackupError as exc:
+                raise BackupError(f"cannot reach PostgreSQL in container {self.cfg.container}: {exc}") from exc
             mark = time.monotonic()
             manifest["sha256"], manifest["size"], manifest["counts"] = self._dump_in_snapshot(tmp)
             mark = stage("dump", mark)
