@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -39,6 +40,7 @@ PROGRAM = "python3 /usr/local/lib/berth/berth_pg_backup.py --config /etc/berth/p
 ACCESS_KEY = "BERTHTESTACCESSKEY01"  # the S3 server wants an AWS-length key id
 SECRET_KEY = f"berth-secret-{secrets.token_hex(10)}"
 BUCKET = "berth-backups"
+DR_DROPLET = os.environ.get("BERTH_DR_DROPLET", "droplet-dr")
 
 SEED = r"""
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -73,14 +75,14 @@ SELECT 'types|' || string_agg(typname, ',' ORDER BY typname) FROM pg_type WHERE 
 """
 
 
-def psql(sql: str, db: str = DB, check: bool = True) -> str:
-    return sh("docker", "exec", "-i", f"berth-{DROPLET}", "docker", "exec", "-i", "-u", "postgres",
+def psql(sql: str, db: str = DB, check: bool = True, droplet: str = DROPLET) -> str:
+    return sh("docker", "exec", "-i", f"berth-{droplet}", "docker", "exec", "-i", "-u", "postgres",
               "sample-accessories-db-1", "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-U", "sample",
               "-d", db, input=sql, check=check).stdout
 
 
-def checksums(db: str = DB) -> dict:
-    return dict(line.split("|", 1) for line in psql(CHECKSUMS, db).splitlines() if "|" in line)
+def checksums(db: str = DB, droplet: str = DROPLET) -> dict:
+    return dict(line.split("|", 1) for line in psql(CHECKSUMS, db, droplet=droplet).splitlines() if "|" in line)
 
 
 def finals() -> dict:
@@ -125,38 +127,86 @@ class Droplet:
     vars_file: str
 
 
+def inventory_env(name: str) -> dict:
+    """An inventory of droplet `name` alone (the DR droplet is not this process's BERTH_DROPLET)."""
+    directory = ROOT / ".inventories" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "group_vars").is_symlink():
+        (directory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    return {**ENV, "ANSIBLE_INVENTORY": str(directory)}
+
+
+def build(name: str, vars_file: Path, extra: str = "{}") -> str:
+    """Create droplet `name` fresh, provision it once and deploy the sample stack; its address."""
+    address = create_droplet(name)
+    env = inventory_env(name)
+    (Path(env["ANSIBLE_INVENTORY"]) / "hosts.yml").write_text(yaml.safe_dump(
+        {"droplets": {"hosts": {name: {"ansible_host": address}}}}))
+    for playbook in ("provision.yml", "deploy.yml"):
+        result = run_playbook(f"playbooks/{playbook}", "-e", f"@{vars_file}", "-e", extra, env=env)
+        assert result.returncode == 0, f"{playbook} on {name}: {result.stdout[-3000:]}"
+    return address
+
+
 @pytest.fixture(scope="module")
-def droplet(tmp_path_factory) -> Droplet:
-    """A fresh droplet provisioned once (provision.yml's idempotence is test_provision's job) with the
-    sample stack deployed. BERTH_BACKUP_REUSE=1 keeps an already deployed droplet (while iterating)."""
-    vars_file = tmp_path_factory.mktemp("backup") / "vars.yml"
+def vars_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("backup") / "vars.yml"
     gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
-    vars_file.write_text(yaml.safe_dump({
+    path.write_text(yaml.safe_dump({
         "firewall_ssh_allow": [f"{gateway}/32"],
         "env_files_services": {"web": {"APP_GREETING": "hello"},
                                "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}}}))
-    if os.environ.get("BERTH_BACKUP_REUSE") == "1" and (INVENTORY / "hosts.yml").exists():
-        use_droplet_inventory()
-        return Droplet(droplet_address(), str(vars_file))
+    return path
+
+
+@pytest.fixture(scope="module")
+def offsite(s3_server) -> str:
+    return json.dumps({"pg_backup_offsite": True, "pg_backup_offsite_provider": "Other",
+                       "pg_backup_offsite_region": "us-east-1",
+                       "pg_backup_offsite_endpoint": s3_server["endpoint"], "pg_backup_offsite_bucket": BUCKET,
+                       "pg_backup_offsite_access_key": ACCESS_KEY, "pg_backup_offsite_secret_key": SECRET_KEY})
+
+
+@pytest.fixture(scope="module")
+def disaster_site(vars_file, offsite):
+    """The disaster-recovery droplet, built from the same inventory (offsite settings included) in the
+    background while the other tests run; it never sees the first droplet."""
+    built: dict = {}
+
+    def work() -> None:
+        try:
+            built["address"] = build(DR_DROPLET, vars_file, offsite)
+        except BaseException as exc:  # reported by the test that waits for it
+            built["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield thread, built
+    thread.join()
+    sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", DR_DROPLET,
+       check=False)
+
+
+@pytest.fixture(scope="module")
+def droplet(vars_file, disaster_site) -> Droplet:
+    """A fresh droplet provisioned once (provision.yml's idempotence is test_provision's job) with the
+    sample stack deployed. BERTH_BACKUP_REUSE=1 keeps an already deployed droplet (while iterating)."""
     use_droplet_inventory()
-    create_droplet()
-    run_playbook("playbooks/provision.yml", "-e", f"@{vars_file}", check=True)
-    run_playbook("playbooks/deploy.yml", "-e", f"@{vars_file}", env=ENV, check=True)
+    if not (os.environ.get("BERTH_BACKUP_REUSE") == "1" and (INVENTORY / "hosts.yml").exists()):
+        create_droplet()
+        run_playbook("playbooks/provision.yml", "-e", f"@{vars_file}", check=True)
+        run_playbook("playbooks/deploy.yml", "-e", f"@{vars_file}", env=ENV, check=True)
     return Droplet(droplet_address(), str(vars_file))
 
 
 @pytest.fixture(scope="module")
-def stack(droplet, s3_server):
+def stack(droplet, s3_server, offsite):
     """The sample stack, its database seeded with awkward data; offsite settings for every later run."""
     psql("DROP TABLE IF EXISTS invoices, customers; DROP SEQUENCE IF EXISTS invoice_no; "
          "DROP TYPE IF EXISTS mood, money_pair; SELECT lo_unlink(oid) FROM pg_largeobject_metadata;")
     on_droplet(f"find {BACKUPS} -mindepth 1 -delete")
     psql(SEED)
-    offsite = {"pg_backup_offsite": True, "pg_backup_offsite_provider": "Other",
-               "pg_backup_offsite_region": "us-east-1",
-               "pg_backup_offsite_endpoint": s3_server["endpoint"], "pg_backup_offsite_bucket": BUCKET,
-               "pg_backup_offsite_access_key": ACCESS_KEY, "pg_backup_offsite_secret_key": SECRET_KEY}
-    return {"provisioned": droplet, "extra": json.dumps(offsite), **s3_server}
+    return {"provisioned": droplet, "extra": offsite, **s3_server}
 
 
 def playbook(stack, name: str, *args: str):
@@ -370,3 +420,18 @@ def test_a_full_disk_fails_clearly_and_loses_nothing(stack):
 
 def test_the_app_still_answers(stack):
     assert wait_for_version(stack["provisioned"].address, "1.0.0", deadline=20)
+
+
+def test_disaster_recovery_restores_a_fresh_droplet_from_the_offsite_copy_alone(stack, disaster_site):
+    thread, built = disaster_site
+    thread.join(timeout=900)
+    assert "address" in built, f"the DR droplet was not built: {built.get('error')}"
+    assert on_droplet(f"ls {BACKUPS}", container=f"berth-{DR_DROPLET}").stdout.strip() == ""
+    expected = checksums()
+    assert checksums(droplet=DR_DROPLET) != expected
+    result = run_playbook("playbooks/restore.yml", "-e", f"@{stack['provisioned'].vars_file}", "-e", stack["extra"],
+                          "-e", "berth_restore_confirm=sample", "-e", "berth_restore_offsite=true",
+                          env=inventory_env(DR_DROPLET))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert checksums(droplet=DR_DROPLET) == expected
+    assert wait_for_version(built["address"], "1.0.0", deadline=20)

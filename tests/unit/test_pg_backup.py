@@ -182,3 +182,12 @@ def test_status_writes_are_atomic_and_the_textfile_follows(tmp_path):
     assert json.loads((tmp_path / "status.json").read_text())["databases"]["main"]["last_run"]["ok"] is False
     assert 'berth_backup_last_run_success{app="shop",db="main"} 0' in (textdir / "berth_backup_shop.prom").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json", "textfile"]
+
+
+def test_restored_roles_leave_the_restoring_account_alone():
+    dumped = ("SET default_transaction_read_only = off;\nCREATE ROLE sample;\n"
+              "ALTER ROLE sample WITH SUPERUSER LOGIN PASSWORD 'SCRAM-SHA-256$4096:old';\n"
+              "CREATE ROLE reporting;\nALTER ROLE reporting WITH LOGIN;\nCREATE ROLE sample_ro;\n")
+    kept = pgb.roles_sql(dumped, "sample")
+    assert "ROLE sample;" not in kept and "old" not in kept
+    assert "CREATE ROLE reporting;" in kept and "CREATE ROLE sample_ro;" in kept

@@ -158,6 +158,13 @@ def prometheus_text(app: str, status: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def roles_sql(globals_sql: str, own_user: str) -> str:
+    """The roles of a pg_dumpall --globals-only, minus the statements about the account restoring them:
+    on a new server that account (and its password, from this host's env) already exists."""
+    own = re.compile(rf'^(CREATE|ALTER) ROLE "?{re.escape(own_user)}"?( |;)')
+    return "".join(line for line in globals_sql.splitlines(keepends=True) if not own.match(line))
+
+
 def compare_counts(expected: dict, actual: dict) -> list[str]:
     return [f"{table}: expected {expected.get(table)} rows, found {actual.get(table)}"
             for table in sorted(set(expected) | set(actual)) if expected.get(table) != actual.get(table)]
@@ -444,7 +451,8 @@ class Backup:
         """A new database from template0, pg_restore --exit-on-error; the counts of what arrived."""
         if globals_path and os.path.exists(globals_path):
             # Roles that already exist fail with "already exists": the rest still applies.
-            self.pg.psql("postgres", open(globals_path, encoding="utf-8").read(), check=False)
+            self.pg.psql("postgres", roles_sql(open(globals_path, encoding="utf-8").read(), self.cfg.user),
+                         check=False)
         self.pg.create_db(target)
         proc = self.pg.stream_in(["pg_restore", "--exit-on-error", "-U", self.cfg.user, "-d", target], path)
         if proc.returncode != 0:
@@ -646,7 +654,10 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
 def _pick(bk: Backup, cfg: Config, args: argparse.Namespace) -> tuple[str, dict]:
     """The dump to restore (named or newest) and its manifest, fetched from the bucket if asked."""
     if args.offsite:
-        off = Offsite(cfg.offsite or {})
+        if not cfg.offsite:
+            raise BackupError("no offsite bucket is configured on this host (pg_backup_offsite); apply the "
+                              "pg_backup role with the bucket's settings first")
+        off = Offsite(cfg.offsite)
         names = off.names(cfg.app, args.db)
         dumps = sorted((n for n in names if parse_stamp(cfg.app, args.db, n)), reverse=True)
         name = os.path.basename(args.file) if args.file else (dumps[0] if dumps else None)
