@@ -47,7 +47,8 @@ def start_database(gb: float) -> int:
     # Realistic-ish rows: timestamps, short categories, numbers and hex text (compresses about 2:1).
     psql("CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz, kind text, amount numeric(12,2), "
          "payload text); CREATE TABLE accounts (id int PRIMARY KEY, name text, blob bytea);")
-    psql("INSERT INTO accounts SELECT i, 'account ' || i, decode(md5(i::text), 'hex') FROM generate_series(1, 100000) i;")
+    psql("INSERT INTO accounts SELECT i, 'account ' || i, decode(md5(i::text), 'hex') "
+         "FROM generate_series(1, 100000) i;")
     batch = 1_000_000
     while int(psql("SELECT pg_database_size(current_database());")) < gb * 1024**3:
         psql(f"INSERT INTO events (at, kind, amount, payload) SELECT now() - i * interval '1 s', "
