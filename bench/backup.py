@@ -40,8 +40,13 @@ def start_database(gb: float) -> int:
     subprocess.run(["docker", "rm", "-f", NAME], capture_output=True, check=False)
     sh("docker", "run", "-d", "--name", NAME, "-e", f"POSTGRES_USER={USER}", "-e", "POSTGRES_PASSWORD=bench",
        images["postgres"], "postgres", "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=30min")
-    for _ in range(60):
-        if subprocess.run(["docker", "exec", NAME, "pg_isready", "-q", "-U", USER], check=False).returncode == 0:
+    # The entrypoint's first-start server (socket only) answers too, then stops: wait for 3 good in a row.
+    good = 0
+    for _ in range(180):
+        ready = subprocess.run(["docker", "exec", "-u", "postgres", NAME, "psql", "-U", USER, "-d", USER, "-c",
+                                "SELECT 1"], capture_output=True, check=False).returncode == 0
+        good = good + 1 if ready else 0
+        if good >= 3:
             break
         time.sleep(1)
     # Realistic-ish rows: timestamps, short categories, numbers and hex text (compresses about 2:1).
