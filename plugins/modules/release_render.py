@@ -17,7 +17,8 @@ description:
     exactly. The public routes are not touched (see M(berth.ops.release_switch)).
   - Accessories (not blue/green) get C(<root>/compose/accessories.yml) and C(<root>/env/<name>.env);
     RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
-  - Every compose file is checked with C(docker compose config) before it is used.
+  - Every compose file is checked with C(docker compose config) before it is used. The app's internal
+    network (C(<app>-internal), where the colours reach the accessories) is created when missing.
   - Keeps the directories of the newest O(keep) releases and of any release a container runs; removes older ones.
 author: berth developers
 extends_documentation_fragment:
@@ -124,6 +125,15 @@ def check_compose(module: AnsibleModule, path: str) -> None:
         module.fail_json(msg=f"render: docker compose rejects {path}: {(err or out).strip()[:600]}")
 
 
+def ensure_network(module: AnsibleModule, name: str) -> None:
+    """The app's internal network, where colours reach accessories by name (external to every project)."""
+    rc, _out, _err = module.run_command(["docker", "network", "inspect", name])
+    if rc != 0:
+        rc, out, err = module.run_command(["docker", "network", "create", "--label", "berth.app", name])
+        if rc != 0:
+            module.fail_json(msg=f"render: cannot create network {name}: {(err or out).strip()}")
+
+
 def prune(root: str, keep: int, keep_ids: set[str]) -> list[str]:
     directory = os.path.join(root, "releases")
     records = _releases.load(directory)
@@ -192,6 +202,7 @@ def main() -> None:
     _host.write_atomic(compose, _release.dump(_release.compose_colour(spec, colour, rid, directory, sums["release"])),
                        0o640)
     check_compose(module, compose)
+    ensure_network(module, f"{app}-internal")
     accessories_changed = write_accessories(module, root, spec, env)
     routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
     saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")
