@@ -188,9 +188,11 @@ def disaster_site(vars_file, offsite):
 
 
 @pytest.fixture(scope="module")
-def droplet(vars_file, disaster_site) -> Droplet:
+def droplet(vars_file, request) -> Droplet:
     """A fresh droplet provisioned once (provision.yml's idempotence is test_provision's job) with the
     sample stack deployed. BERTH_BACKUP_REUSE=1 keeps an already deployed droplet (while iterating)."""
+    if any("disaster" in item.name for item in request.session.items):
+        request.getfixturevalue("disaster_site")  # start building it now, in the background
     use_droplet_inventory()
     if not (os.environ.get("BERTH_BACKUP_REUSE") == "1" and (INVENTORY / "hosts.yml").exists()):
         create_droplet()
