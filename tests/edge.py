@@ -68,6 +68,7 @@ class Answer:
     error: str | None = None
     ended: float = 0.0
     path: str = "/"
+    maintenance: bool = False  # a 503 that says so (X-Berth-Maintenance), e.g. during restore.yml
 
 
 @dataclass
@@ -83,6 +84,8 @@ class LoadGenerator:
     host: str = APP_HOST
     slow_workers: int = 0
     slow_ms: int = 2500
+    # When true, announced maintenance answers count apart (`maintenance`), not as failures.
+    maintenance_ok: bool = False
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -139,7 +142,9 @@ class LoadGenerator:
             answer = conn.getresponse()
             body = answer.read()
             version = json.loads(body).get("version") if answer.status == 200 else None
-            return Answer(started, answer.status, version, ended=time.monotonic(), path=path)
+            maintenance = (answer.status == 503 and answer.getheader("X-Berth-Maintenance") is not None
+                           and answer.getheader("Retry-After") is not None)
+            return Answer(started, answer.status, version, ended=time.monotonic(), path=path, maintenance=maintenance)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             return Answer(started, None, None, f"{type(exc).__name__}: {exc}", time.monotonic(), path)
 
@@ -150,7 +155,12 @@ class LoadGenerator:
     # What a test asserts on.
     @property
     def failures(self) -> list[Answer]:
-        return [a for a in self.answers if a.error or not (200 <= (a.status or 0) < 300)]
+        return [a for a in self.answers if (a.error or not (200 <= (a.status or 0) < 300))
+                and not (self.maintenance_ok and a.maintenance)]
+
+    @property
+    def maintenance(self) -> list[Answer]:
+        return [a for a in self.answers if a.maintenance]
 
     @property
     def rate_achieved(self) -> float:
@@ -186,4 +196,5 @@ class LoadGenerator:
         return (f"{len(self.answers)} requests at {self.rate_achieved:.0f}/s"
                 + (f" ({len(slow)} of them {self.slow_ms} ms long)" if slow else "")
                 + f", {len(self.failures)} failed" + (f" (first: {sample})" if sample else "")
+                + (f", {len(self.maintenance)} maintenance answers" if self.maintenance else "")
                 + f", versions {self.versions()}")
