@@ -12,8 +12,10 @@ rm -f "$logs"/*.failed
 groups=(
   "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
   "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
+  "backup|droplet-6|tests/e2e/test_backup.py"
   "release|droplet-2|tests/e2e/test_release.py"
   "changes|droplet-3|tests/e2e/test_every_change.py"
+  "infra-lab|cloud-1|tests/e2e/test_infra_lab.py"
   "core|droplet-1|tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
 )
 

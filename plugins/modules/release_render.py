@@ -158,7 +158,11 @@ def write_accessories(module: AnsibleModule, root: str, spec: dict, env: dict) -
     for name in spec["accessories"]:
         text = _release.env_file_text(env.get(name, {}))
         env_path = os.path.join(root, "env", f"{name}.env")
-        if _host.read_bytes(env_path) != text.encode() or old.get(name) != document["services"][name]:
+        # Not running counts as changed too: an earlier attempt may have written the file and failed.
+        rc, out, _err = module.run_command(["docker", "inspect", "-f", "{{.State.Running}}",
+                                            f"{spec['app']}-accessories-{name}-1"])
+        running = rc == 0 and out.strip() == "true"
+        if not running or _host.read_bytes(env_path) != text.encode() or old.get(name) != document["services"][name]:
             changed.append(name)
     if module.check_mode or not spec["accessories"]:
         return changed
