@@ -50,8 +50,10 @@ MOLECULE_JOBS ?= 3
 molecule: lab
 	MOLECULE_JOBS=$(MOLECULE_JOBS) tests/run_molecule.sh $(SCENARIOS)
 
+# Independent groups (one droplet each): E2E_JOBS run at a time.
+E2E_JOBS ?= 3
 e2e: lab
-	pytest -q tests/integration tests/e2e
+	E2E_JOBS=$(E2E_JOBS) tests/run_e2e.sh
 
 test: lint unit molecule e2e
 

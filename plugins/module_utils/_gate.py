@@ -31,6 +31,9 @@ class Policy:
     expected_status: tuple[int, ...] = (200,)
     body_regex: str | None = None
     json_match: dict[str, Any] | None = None
+    # Until the first good answer only this counts: refused connections and bad answers mean "not ready
+    # yet", not failure. None: the budgets apply from the first probe (a confirm of a warm service).
+    start_timeout: float | None = None
 
 
 def json_lookup(document: Any, path: str) -> Any:
@@ -96,8 +99,11 @@ class Gate:
             entry["problem"] = problem
         return entry, problem, connection_error
 
-    def _stop_reason(self, start: float, streak: int) -> str | None:
+    def _stop_reason(self, start: float, streak: int, ready: bool, last: str | None) -> str | None:
         policy = self.policy
+        if not ready and policy.start_timeout is not None and self.clock() - start >= policy.start_timeout:
+            return (f"not ready after {policy.start_timeout:g} s (start_timeout): no good answer yet"
+                    + (f"; last: {last}" if last else ""))
         if self.clock() - start >= policy.deadline:
             return (f"deadline: {policy.deadline:g} s passed with {streak} of {policy.successes} "
                     "consecutive good answers")
@@ -112,18 +118,22 @@ class Gate:
         start = self.clock()
         log: list[dict[str, Any]] = []
         streak = bad = errors = 0
-        reason = None
+        reason = problem = None
+        ready = policy.start_timeout is None
         while reason is None:
-            reason = self._stop_reason(start, streak)
+            reason = self._stop_reason(start, streak, ready, problem)
             if reason is not None:
                 break
             sent = self.clock()
             entry, problem, connection_error = self._probe_once(start, policy.deadline - (sent - start))
             log.append(entry)
             if problem is None:
+                ready = True
                 streak += 1
                 if streak >= policy.successes:
                     break
+            elif not ready:
+                streak = 0
             elif connection_error:
                 streak, errors = 0, errors + 1
                 if errors > policy.max_connection_errors:
@@ -136,5 +146,6 @@ class Gate:
             if reason is None and wait > 0:
                 self.sleep(min(wait, max(0.0, policy.deadline - (self.clock() - start))))
         return {"passed": reason is None, "elapsed": round(self.clock() - start, 3), "attempts": len(log),
+                "ready_after": next((e["t"] for e in log if e["ok"]), None),
                 "successes_in_a_row": streak, "bad_answers": bad, "connection_errors": errors,
                 "probes": log, "reason": reason}

@@ -32,9 +32,21 @@ attributes:
     details: Probing changes nothing, so check mode runs the gate in full.
 options:
   url:
-    description: URL to probe.
+    description: URL to probe. Required unless O(checks) is given.
     type: str
-    required: true
+  name:
+    description: A name for this check in messages (for example the service).
+    type: str
+  checks:
+    description:
+      - Several gates run at once (one thread each), for example one per service of a release.
+        Each item takes the options of this module (O(url), O(name), O(headers), O(status_codes),
+        O(body_regex), O(json_match), O(successes), O(interval), O(timeout), O(start_timeout),
+        O(deadline), O(max_bad_answers), O(max_connection_errors), O(container)); options not in an
+        item come from the module's own. The task passes when every check passes.
+    type: list
+    elements: dict
+    default: []
   method:
     description: HTTP method of each probe.
     type: str
@@ -61,6 +73,13 @@ options:
     description: Good answers needed in a row.
     type: int
     default: 3
+  start_timeout:
+    description:
+      - Seconds a starting service has to give its first good answer. Until then refused
+        connections and bad answers mean "not ready yet" and count against nothing else; after it,
+        O(max_bad_answers) and O(max_connection_errors) apply. Unset, the budgets apply from the
+        first probe (confirming a service that is already warm).
+    type: float
   max_bad_answers:
     description: Wrong answers (status, body) tolerated before the gate fails.
     type: int
@@ -74,13 +93,16 @@ options:
     type: float
     default: 1.0
   timeout:
-    description: Seconds each request may take; must be shorter than O(interval).
+    description:
+      - Seconds each request may take. When it is longer than O(interval), a slow answer is followed
+        by the next probe at once.
     type: float
     default: 0.8
   deadline:
-    description: Seconds for the whole gate.
+    description:
+      - Seconds for the whole gate. Defaults to 60, or with O(start_timeout) to that plus the time
+        the budgets allow.
     type: float
-    default: 60.0
   validate_certs:
     description: Verify the TLS certificate of an https URL.
     type: bool
@@ -111,6 +133,16 @@ EXAMPLES = r"""
     deadline: 60
     container: shop-green-web-1
   delegate_to: "{{ inventory_hostname }}"
+
+- name: Gate two services of a release at once; a slow starter has two minutes to become ready
+  berth.ops.health_gate:
+    checks:
+      - name: web
+        url: http://127.0.0.1:8081/health
+        headers: {Host: web.green.shop.gate}
+        container: shop-green-web-1
+      - {name: api, url: "http://127.0.0.1:8081/up", headers: {Host: api.green.shop.gate}, timeout: 3}
+    start_timeout: 120
 
 - name: Wait for a JSON health document to say the database is up
   berth.ops.health_gate:
@@ -157,34 +189,54 @@ probes:
     - {t: 0.0, error: "refused: [Errno 111] Connection refused", latency_ms: 0.4, ok: false}
     - {t: 1.0, status: 200, latency_ms: 3.1, ok: true}
 reason:
-  description: Which condition failed the gate (deadline, bad answers, connection errors, container); null on a pass.
+  description:
+    - Which condition failed the gate (start timeout, deadline, bad answers, connection errors,
+      container); null on a pass.
   returned: always
   type: str
   sample: "bad answers: 11 (budget 10); last: status 500 not in [200]"
+ready_after:
+  description: Seconds until the first good answer (null when there was none).
+  returned: always
+  type: float
+checks:
+  description:
+    - With O(checks), one result per check (the keys above plus C(name) and C(url)); the top-level
+      keys then describe the slowest or first failed check.
+  returned: when O(checks) is given
+  type: list
+  elements: dict
 """
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._gate import Gate, Policy
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 
+CHECK_KEYS = ("url", "name", "headers", "status_codes", "body_regex", "json_match", "successes", "interval",
+              "timeout", "start_timeout", "deadline", "max_bad_answers", "max_connection_errors", "container")
+
 
 def argument_spec() -> dict:
     return {
-        "url": {"type": "str", "required": True},
+        "url": {"type": "str"},
+        "name": {"type": "str"},
+        "checks": {"type": "list", "elements": "dict", "default": []},
         "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
         "headers": {"type": "dict", "default": {}},
         "status_codes": {"type": "list", "elements": "int", "default": [200]},
         "body_regex": {"type": "str"},
         "json_match": {"type": "dict"},
         "successes": {"type": "int", "default": 3},
+        "start_timeout": {"type": "float"},
         "max_bad_answers": {"type": "int", "default": 10},
         "max_connection_errors": {"type": "int", "default": 30},
         "interval": {"type": "float", "default": 1.0},
         "timeout": {"type": "float", "default": 0.8},
-        "deadline": {"type": "float", "default": 60.0},
+        "deadline": {"type": "float"},
         "validate_certs": {"type": "bool", "default": True},
         "ca_path": {"type": "path"},
         "container": {"type": "str"},
@@ -192,23 +244,38 @@ def argument_spec() -> dict:
     }
 
 
-def validate(module: AnsibleModule) -> None:
-    p = module.params
-    if not p["url"].startswith(("http://", "https://")):
-        module.fail_json(msg=f"url: {p['url']!r} must start with http:// or https://")
-    for name in ("successes", "interval", "timeout", "deadline"):
-        if p[name] <= 0:
-            module.fail_json(msg=f"{name}: must be more than 0, got {p[name]}")
+def check_problems(check: dict) -> list[str]:
+    """What is wrong with one check's settings (named after the option and the check)."""
+    where = f" (check {check.get('name') or check.get('url')})" if check.get("name") or check.get("url") else ""
+    problems = []
+    if not str(check.get("url") or "").startswith(("http://", "https://")):
+        problems.append(f"url: {check.get('url')!r} must start with http:// or https://{where}")
+    for name in ("successes", "interval", "timeout", "deadline", "start_timeout"):
+        if check.get(name) is not None and float(check[name]) <= 0:
+            problems.append(f"{name}: must be more than 0, got {check[name]}{where}")
     for name in ("max_bad_answers", "max_connection_errors"):
-        if p[name] < 0:
-            module.fail_json(msg=f"{name}: must be 0 or more, got {p[name]}")
-    if p["timeout"] >= p["interval"]:
-        module.fail_json(msg=f"timeout ({p['timeout']:g} s) must be shorter than interval ({p['interval']:g} s)")
-    if p["body_regex"] is not None:
+        if int(check[name]) < 0:
+            problems.append(f"{name}: must be 0 or more, got {check[name]}{where}")
+    if check.get("body_regex") is not None:
         try:
-            re.compile(p["body_regex"])
+            re.compile(check["body_regex"])
         except re.error as exc:
-            module.fail_json(msg=f"body_regex: {exc}")
+            problems.append(f"body_regex: {exc}{where}")
+    return problems
+
+
+def policy_of(check: dict) -> Policy:
+    start = float(check["start_timeout"]) if check.get("start_timeout") is not None else None
+    deadline = check.get("deadline")
+    if deadline is None:
+        budget = (int(check["successes"]) + int(check["max_bad_answers"]) + int(check["max_connection_errors"]) + 2)
+        deadline = (start + budget * max(float(check["interval"]), float(check["timeout"]))) if start else 60.0
+    return Policy(successes=int(check["successes"]), max_bad_answers=int(check["max_bad_answers"]),
+                  max_connection_errors=int(check["max_connection_errors"]), interval=float(check["interval"]),
+                  timeout=float(check["timeout"]), deadline=float(deadline),
+                  expected_status=tuple(int(s) for s in check["status_codes"]),
+                  body_regex=check.get("body_regex"), json_match=check.get("json_match") or None,
+                  start_timeout=start)
 
 
 def container_checker(module: AnsibleModule, name: str):
@@ -229,24 +296,42 @@ def container_checker(module: AnsibleModule, name: str):
     return state
 
 
+def run_check(module: AnsibleModule, check: dict) -> dict:
+    transport = make_transport(module.params["validate_certs"], module.params["ca_path"], follow_redirects=False)
+    headers = {str(k): str(v) for k, v in (check.get("headers") or {}).items()}
+    method = module.params["method"]
+    gate = Gate(policy_of(check), lambda timeout: transport(method, check["url"], headers, timeout),
+                container_checker(module, check["container"]) if check.get("container") else None)
+    return {"name": check.get("name") or check["url"], "url": check["url"], **gate.run()}
+
+
+def describe(result: dict) -> str:
+    last = [e.get("status", e.get("error")) for e in result["probes"][-3:]]
+    return f"{result['name']} ({result['url']}): {result['reason']}; last answers: {last}"
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    validate(module)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_one_of=[("url", "checks")])
     p = module.params
-    transport = make_transport(p["validate_certs"], p["ca_path"], follow_redirects=False)
-    headers = {str(k): str(v) for k, v in p["headers"].items()}
-    policy = Policy(successes=p["successes"], max_bad_answers=p["max_bad_answers"],
-                    max_connection_errors=p["max_connection_errors"], interval=p["interval"],
-                    timeout=p["timeout"], deadline=p["deadline"], expected_status=tuple(p["status_codes"]),
-                    body_regex=p["body_regex"], json_match=p["json_match"])
-    gate = Gate(policy, lambda timeout: transport(p["method"], p["url"], headers, timeout),
-                container_checker(module, p["container"]) if p["container"] else None)
-    result = gate.run()
-    if not result["passed"]:
-        last = [e.get("status", e.get("error")) for e in result["probes"][-3:]]
-        module.fail_json(msg=f"health gate failed for {p['url']}: {result['reason']}; last answers: {last}",
-                         changed=False, **result)
-    module.exit_json(changed=False, **result)
+    base = {key: p[key] for key in CHECK_KEYS}
+    checks = [{**base, **{k: v for k, v in item.items() if v is not None}} for item in p["checks"]] or [base]
+    problems = [problem for check in checks for problem in check_problems(check)]
+    unknown = sorted({key for item in p["checks"] for key in item} - set(CHECK_KEYS))
+    if unknown:
+        problems.append(f"checks: unknown keys {unknown} (known: {list(CHECK_KEYS)})")
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        results = list(pool.map(lambda check: run_check(module, check), checks))
+    failed = [r for r in results if not r["passed"]]
+    summary = dict(failed[0] if failed else max(results, key=lambda r: r["elapsed"]))
+    if p["checks"]:
+        summary["checks"] = results
+    if failed:
+        module.fail_json(msg="health gate failed for " + "; ".join(describe(r) for r in failed),
+                         changed=False, **summary)
+    module.exit_json(changed=False, **summary)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def test_deploy_serves_sample_app_through_traefik_and_reruns_clean(provisioned):
 
     second = run_playbook("playbooks/deploy.yml", "-e", f"@{provisioned.vars_file}", check=True,
                           env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
-    assert "is already live on blue; nothing to do" in second.stdout
+    assert "is live on blue and nothing differs; nothing to do" in second.stdout
     assert all(counts["changed"] == 0 for counts in recap(second.stdout).values()), second.stdout[-3000:]
 
 

@@ -72,13 +72,17 @@ def test_deploy_users_sudo_is_what_the_variables_say(provisioned, observers):
 
 
 def test_secrets_are_root_only_and_never_printed(provisioned, lab_credentials):
-    for output in (provisioned.first.stdout + provisioned.first.stderr, provisioned.second.stdout):
+    deployed = run_playbook("playbooks/deploy.yml", "-vvv", "-e", f"@{provisioned.vars_file}", check=True)
+    for output in (provisioned.first.stdout + provisioned.first.stderr, provisioned.second.stdout,
+                   deployed.stdout + deployed.stderr):
         assert provisioned.canary not in output
         assert lab_credentials["pull_password"] not in output
     assert "ESTABLISH SSH CONNECTION" in provisioned.first.stdout  # it really ran at -vvv
-    for path in ("/opt/sample/env/web.env", "/root/.docker/config.json"):
+    env_file = on_droplet("ls -t /opt/sample/releases/*/env/web.env | head -1").stdout.strip()
+    for path in (env_file, "/root/.docker/config.json"):
         assert on_droplet(f"stat -c '%a %U %G' {path}").stdout.split() == ["600", "root", "root"], path
-    assert provisioned.canary in on_droplet("cat /opt/sample/env/web.env").stdout
+    assert on_droplet(f"stat -c '%a' {env_file.rsplit('/', 1)[0]}").stdout.strip() == "700"
+    assert provisioned.canary in on_droplet(f"cat {env_file}").stdout
     holders = on_droplet(f"grep -rlsF '{provisioned.canary}' / --exclude-dir=proc --exclude-dir=sys "
                          "--exclude-dir=dev", check=False).stdout.split()
     assert holders, "the canary should be somewhere on the droplet"

@@ -23,7 +23,7 @@ ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
 
 
 def stack(tag: str, **web: object) -> dict:
-    service = {"image": f"{APP}:{tag}", "port": 8000, "health_path": "/health",
+    service = {"image": f"{APP}:{tag}", "port": 8000, "health": {"path": "/health", "start_timeout": 15},
                "env": {"APP_MIGRATION_LOG": "/data/migrations.log"}, "volumes": ["/opt/sample/data:/data"]}
     return {"berth_services": {"web": {**service, **web}}}
 
@@ -88,7 +88,8 @@ def test_deploy_under_load_drops_nothing_and_switches_once(live_1_0_0):
 def test_broken_release_fails_at_the_gate_and_traffic_stays(live_1_0_0):
     result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("broken"))
     assert result.returncode != 0
-    assert "failed at step 'gate'" in result.stdout and "for service web" in result.stdout, result.stdout[-3000:]
+    assert "failed at step 'gate'" in result.stdout and "health gate failed for web" in result.stdout, \
+        result.stdout[-3000:]
     assert "status 500" in result.stdout
     assert load.failures == [] and load.versions() == ["1.1.0"], load.summary()
     failed = releases()[0]
@@ -118,7 +119,7 @@ def test_a_malformed_stack_variable_fails_validation_before_any_change(live_1_0_
     before = fingerprint()
     result = deploy(live_1_0_0, "1.1.0", stack("1.1.0", port="eighty"))
     assert result.returncode != 0
-    assert "ports must be integers (got ['eighty'])" in result.stdout, result.stdout[-3000:]
+    assert "berth_services.web.port: 'eighty' is not a port (1-65535)" in result.stdout, result.stdout[-3000:]
     assert recap(result.stdout)[DROPLET]["changed"] == 0
     assert fingerprint() == before
 
@@ -190,7 +191,7 @@ def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeed
                               env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV), start_new_session=True)
     with LoadGenerator(live_1_0_0.address) as load:
         for line in killed.stdout:
-            if "Wait for consecutive good answers" in line:
+            if "Gate | Gate through its private routes" in line:
                 break
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
@@ -200,7 +201,8 @@ def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeed
 
     result = deploy(live_1_0_0, "1.1.0")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert re.search(r"Break the lock of a deploy that died on this controller\] \**\nchanged:", result.stdout), \
+    broke = r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:"
+    assert re.search(broke, result.stdout), \
         result.stdout[-3000:]
     assert live_version(live_1_0_0) == "1.1.0"
 

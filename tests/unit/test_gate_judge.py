@@ -65,3 +65,23 @@ def test_deadline_is_absolute():
     result = run_gate([REFUSED], max_connection_errors=1000, interval=1, deadline=10)
     assert not result["passed"] and result["reason"].startswith("deadline")
     assert 10 <= result["elapsed"] < 11 and result["attempts"] == 10
+
+
+def test_before_the_first_good_answer_only_the_start_timeout_counts():
+    # A slow starter: refused for 10 probes, then 503 for 20 (warming up), then healthy.
+    answers = [REFUSED] * 10 + [BAD] * 20 + [OK]
+    result = run_gate(answers, successes=3, max_bad_answers=3, max_connection_errors=3, interval=1,
+                      start_timeout=120, deadline=200)
+    assert result["passed"] and result["bad_answers"] == 0 and result["connection_errors"] == 0
+    assert 29 < result["ready_after"] < 31
+
+
+def test_a_service_never_ready_fails_at_its_start_timeout_naming_the_last_answer():
+    result = run_gate([BAD], interval=1, start_timeout=15, deadline=100, max_bad_answers=0)
+    assert not result["passed"] and result["reason"].startswith("not ready after 15 s (start_timeout)")
+    assert "status 503" in result["reason"] and 15 <= result["elapsed"] < 16
+
+
+def test_after_the_first_good_answer_the_budgets_apply():
+    result = run_gate([BAD, BAD, OK, BAD, BAD, BAD], interval=1, start_timeout=60, max_bad_answers=2, deadline=100)
+    assert not result["passed"] and result["reason"].startswith("bad answers: 3 (budget 2)")

@@ -1,0 +1,52 @@
+# Copyright: berth developers
+# Apache License 2.0
+"""Action for berth.ops.release_spec: runs on the controller only (see plugins/modules/release_spec.py)."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.berth.ops.plugins.module_utils import _release, _spec
+from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
+from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
+
+INPUTS = ("app", "domain", "tls", "services", "accessories", "env", "hooks", "keep_warm", "public_service",
+          "confirm_path", "colour")
+REGISTRY = ("username", "password", "ca_path", "validate_certs")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset((*INPUTS, *REGISTRY, "resolve", "env_key"))
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        unknown = sorted(set(args) - self._VALID_ARGS)
+        if unknown:
+            return {**result, "failed": True, "msg": f"release_spec: unknown options {unknown}"}
+        spec, errors = _spec.build({key: args.get(key) for key in INPUTS if key in args})
+        if errors:
+            return {**result, "failed": True, "errors": errors,
+                    "msg": f"{len(errors)} bad input{'s' if len(errors) > 1 else ''}, nothing was changed: "
+                           + "; ".join(errors)}
+        pinned: dict[str, str] = {}
+        if args.get("resolve", True):
+            client = Client(make_transport(args.get("validate_certs", True), args.get("ca_path")),
+                            username=args.get("username"), password=args.get("password"))
+            failures = []
+            for image in _spec.images(spec):
+                try:
+                    pinned[image] = client.resolve(image)["pinned"]
+                except RegistryError as exc:
+                    failures.append(str(exc))
+            if failures:
+                return {**result, "failed": True,
+                        "msg": "images not resolved, nothing was changed: " + "; ".join(failures)}
+            spec, errors = _spec.pin(spec, pinned)
+            if errors:
+                return {**result, "failed": True, "msg": "; ".join(errors)}
+        env = {svc: {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+               for svc, values in (args.get("env") or {}).items()}
+        digests = _release.env_digests(env, args["env_key"]) if args.get("env_key") else {}
+        return {**result, "changed": False, "spec": spec, "pinned": pinned, "env_digests": digests}

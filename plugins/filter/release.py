@@ -1,0 +1,10 @@
+"""Health checks of a release for berth.ops.health_gate, from its spec (the decisions live in _release.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.berth.ops.plugins.module_utils._release import confirm_checks, gate_checks
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {"gate_checks": gate_checks, "confirm_checks": confirm_checks}

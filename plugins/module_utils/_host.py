@@ -1,0 +1,98 @@
+# Copyright: berth developers
+# Apache License 2.0
+"""What a host holds of one app's releases: the release directories, the live routing, the colours'
+containers. Shared by the release_plan, release_render and release_switch modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+
+def release_dir(root: str, release_id: str) -> str:
+    return os.path.join(root, "releases", release_id)
+
+
+def read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def read_routes(path: str) -> dict | None:
+    """A Traefik dynamic config written by berth (JSON, which is YAML); None when absent or not ours."""
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def write_atomic(path: str, data: bytes | str, mode: int = 0o644) -> bool:
+    """Write by rename from a temporary file in the same directory; False when the content was already there.
+
+    The temporary name starts with '.' and ends in '.tmp', which Traefik's file provider ignores."""
+    if isinstance(data, str):
+        data = data.encode()
+    if read_bytes(path) == data and (os.stat(path).st_mode & 0o777) == mode:
+        return False
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def release_env(root: str, release_id: str) -> dict[str, dict[str, str]]:
+    """The env values a release was rendered with (root-only files)."""
+    directory = os.path.join(release_dir(root, release_id), "env")
+    env = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return {}
+    for name in names:
+        if name.endswith(".json"):
+            env[name[:-5]] = read_json(os.path.join(directory, name)) or {}
+    return env
+
+
+def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
+    """{colour: {service: {running, release, checksum, status}}} from one `docker ps`."""
+    rc, out, err = run_command(["docker", "ps", "-a", "--filter", f"label=berth.app={app}", "--format", "{{json .}}"])
+    if rc != 0:
+        raise RuntimeError(f"docker ps failed: {err.strip() or out.strip()}")
+    found: dict[str, dict[str, dict]] = {"blue": {}, "green": {}}
+    for line in out.splitlines():
+        entry = json.loads(line)
+        labels = dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item)
+        colour, service = labels.get("berth.colour"), labels.get("com.docker.compose.service")
+        if colour in found and service:
+            found[colour][service] = {"running": entry.get("State") == "running", "status": entry.get("Status", ""),
+                                      "release": labels.get("berth.release", ""),
+                                      "checksum": labels.get("berth.checksum", "")}
+    return found

@@ -1,0 +1,303 @@
+# Copyright: berth developers
+# Apache License 2.0
+"""A release rendered from its spec, its checksums, and what differs from another release.
+
+A release is everything users can observe or the app runs with: images (pinned), each service's
+definition, env files, routing and hooks. Files are JSON (valid YAML for compose and Traefik) so a
+host needs nothing beyond Python's standard library to write them. Pure functions: unit-tested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+COLOURS = ("blue", "green")
+EDGE_NETWORK = "berth-edge"
+# Parts of a service's definition, in the order a difference report names them.
+FIELDS = ("image", "port", "rule", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
+          "stop_grace_period", "user")
+
+
+def other(colour: str) -> str:
+    return "green" if colour == "blue" else "blue"
+
+
+def digest(data: Any) -> str:
+    text = data if isinstance(data, str) else json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dump(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def env_file_text(values: dict[str, str]) -> str:
+    """An env file compose reads back as exactly these values (newlines and tabs included).
+
+    Single quotes keep a value literal; a value with a quote or newline goes in double quotes with
+    compose's escapes, and `$` doubled so compose does not interpolate it."""
+    lines = ["# berth: written per release, root only\n"]
+    for key in sorted(values):
+        text = values[key]
+        if "'" not in text and "\n" not in text and "\t" not in text:
+            lines.append(f"{key}='{text}'\n")
+        else:
+            escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
+                       .replace("\n", "\\n").replace("\t", "\\t"))
+            lines.append(f'{key}="{escaped}"\n')
+    return "".join(lines)
+
+
+def checksums(spec: dict, env: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Per part and overall. Equal `release` checksums mean nothing users see or the app runs with differs."""
+    parts: dict[str, Any] = {
+        "services": {name: digest(svc) for name, svc in spec["services"].items()},
+        "accessories": {name: digest(svc) for name, svc in spec["accessories"].items()},
+        "env": {name: digest(env_file_text(values)) for name, values in sorted(env.items())},
+        "routing": digest({k: spec.get(k) for k in ("domain", "tls", "routers", "public_service")}),
+        "hooks": digest(spec.get("hooks", [])),
+        "options": digest({k: spec.get(k) for k in ("keep_warm", "confirm_path")}),
+    }
+    parts["release"] = digest(parts)
+    return parts
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _env_report(where: str, old: dict[str, str], new: dict[str, str]) -> str | None:
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    if not (added or removed or changed):
+        return None
+    words = [f"{len(keys)} key{'s' if len(keys) != 1 else ''} {verb} ({', '.join(keys)})"
+             for verb, keys in (("added", added), ("removed", removed), ("changed", changed)) if keys]
+    return f"{where}: " + "; ".join(words)
+
+
+def env_digests(env: dict[str, dict[str, str]], key: str) -> dict[str, dict[str, str]]:
+    """Each env value as an HMAC under a key that is never shown: comparable on a host, useless to read."""
+    return {svc: {name: hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+                  for name, value in values.items()} for svc, values in env.items()}
+
+
+def env_report(old_env: dict[str, dict[str, str]], new_digests: dict[str, dict[str, str]], key: str) -> list[str]:
+    """Which env keys of which service were added, removed or changed (never a value)."""
+    old = env_digests(old_env, key)
+    out = []
+    for name in sorted(set(old) | set(new_digests)):
+        line = _env_report(f"env file of {name}", old.get(name, {}), new_digests.get(name, {}))
+        if line:
+            out.append(line)
+    return out
+
+
+def differences(old_spec: dict | None, new_spec: dict) -> list[str]:
+    """What differs in the spec, one line each ("memory of web: none -> 256m"); see env_report for env files."""
+    if not old_spec:
+        return ["nothing is live yet"]
+    out: list[str] = []
+    for group, noun in (("services", "service"), ("accessories", "accessory")):
+        old_group, new_group = old_spec.get(group, {}), new_spec.get(group, {})
+        for name in sorted(set(new_group) - set(old_group)):
+            out.append(f"{noun} {name} added")
+        for name in sorted(set(old_group) - set(new_group)):
+            out.append(f"{noun} {name} removed")
+        for name in sorted(set(old_group) & set(new_group)):
+            old, new = old_group[name], new_group[name]
+            for field in FIELDS:
+                if field == "env" and old.get("env", {}) != new.get("env", {}):
+                    out.append(_env_report(f"env of {name}", old.get("env", {}), new.get("env", {})) or "")
+                elif field != "env" and old.get(field) != new.get(field):
+                    out.append(f"{field} of {name}: {_show(old.get(field))} -> {_show(new.get(field))}")
+    for key, noun in (("domain", "domain"), ("tls", "TLS"), ("routers", "routing rules"),
+                      ("public_service", "public service"), ("hooks", "hooks"), ("keep_warm", "keep_warm"),
+                      ("confirm_path", "confirm path")):
+        if old_spec.get(key) != new_spec.get(key):
+            out.append(f"{noun}: {_show(old_spec.get(key))} -> {_show(new_spec.get(key))}")
+    return [line for line in out if line]
+
+
+def _compose_service(svc: dict, env_file: str, extra_env: dict, labels: dict) -> dict:
+    out: dict[str, Any] = {
+        "image": svc["image"],
+        "restart": "unless-stopped",
+        "stop_grace_period": svc.get("stop_grace_period", "30s"),
+        "env_file": [{"path": env_file, "required": False}],
+        "environment": {**svc.get("env", {}), **extra_env},
+        "labels": labels,
+        "networks": {"internal": {}},
+    }
+    for key in ("command", "volumes", "healthcheck", "user"):
+        if key in svc:
+            out[key] = svc[key]
+    limits = {k: svc[k] for k in ("cpus", "memory") if k in svc}
+    if limits:
+        out["deploy"] = {"resources": {"limits": limits}}
+    return out
+
+
+def _named_volumes(services: dict) -> list[str]:
+    names = []
+    for svc in services.values():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source and not source.startswith(("/", ".", "~")):
+                names.append(source)
+    return sorted(set(names))
+
+
+def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, checksum: str) -> dict:
+    """The compose project <app>-<colour> of this release. Named volumes are shared by both colours."""
+    app = spec["app"]
+    services = {}
+    for name, svc in spec["services"].items():
+        labels = {"berth.app": app, "berth.colour": colour, "berth.release": release_id, "berth.checksum": checksum}
+        entry = _compose_service(svc, f"{release_dir}/env/{name}.env",
+                                 {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels)
+        if svc.get("port"):
+            entry["networks"]["edge"] = {"aliases": [f"{app}-{colour}-{name}"]}
+        services[name] = entry
+    document: dict[str, Any] = {
+        "name": f"{app}-{colour}",
+        "services": services,
+        "networks": {"internal": {"name": f"{app}-internal", "external": True},
+                     "edge": {"name": EDGE_NETWORK, "external": True}},
+    }
+    volumes = _named_volumes(spec["services"])
+    if volumes:
+        document["volumes"] = {v: {"name": f"{app}_{v}"} for v in volumes}
+    return document
+
+
+def compose_accessories(spec: dict, root: str) -> dict:
+    """The compose project <app>-accessories: stateful services kept across releases, changed in place."""
+    app = spec["app"]
+    services = {name: _compose_service(svc, f"{root}/env/{name}.env", {}, {"berth.app": app})
+                for name, svc in spec["accessories"].items()}
+    document: dict[str, Any] = {"name": f"{app}-accessories", "services": services,
+                                "networks": {"internal": {"name": f"{app}-internal", "external": True}}}
+    volumes = _named_volumes(spec["accessories"])
+    if volumes:
+        document["volumes"] = {v: {} for v in volumes}
+    return document
+
+
+def routed(spec: dict) -> list[str]:
+    return [name for name, svc in spec["services"].items() if svc.get("port")]
+
+
+def colour_routes(spec: dict, colour: str) -> dict:
+    """Traefik file-provider config of one colour: its services and its private routes on the gate entrypoint."""
+    app = spec["app"]
+    routers, services = {}, {}
+    for name in routed(spec):
+        port = spec["services"][name]["port"]
+        routers[f"{app}-{name}-{colour}-gate"] = {"entryPoints": ["gate"],
+                                                  "rule": f"Host(`{gate_host(app, name, colour)}`)",
+                                                  "service": f"{app}-{name}-{colour}"}
+        server = {"url": f"http://{app}-{colour}-{name}:{port}"}
+        services[f"{app}-{name}-{colour}"] = {"loadBalancer": {"servers": [server]}}
+    if not routers:
+        return {}
+    return {"http": {"routers": routers, "services": services}}
+
+
+def gate_host(app: str, service: str, colour: str) -> str:
+    return f"{service}.{colour}.{app}.gate"
+
+
+def public_routes(spec: dict, colour: str) -> dict:
+    """Traefik file-provider config of what users reach: public routers to a weighted service whose
+    only weighted child is the live colour (weight 1)."""
+    app = spec["app"]
+    entrypoint = "web" if spec["tls"] == "none" else "websecure"
+    routers, services = {}, {}
+    for name, rule in spec["routers"].items():
+        router: dict[str, Any] = {"entryPoints": [entrypoint], "rule": rule, "service": f"{app}-{name}"}
+        if spec["tls"] == "acme":
+            router["tls"] = {"certResolver": "acme"}
+        elif spec["tls"] == "files":
+            router["tls"] = {}
+        routers[f"{app}-{name}"] = router
+        services[f"{app}-{name}"] = {"weighted": {"services": [{"name": f"{app}-{name}-{colour}", "weight": 1}]}}
+    if not routers:
+        return {}
+    return {"http": {"routers": routers, "services": services}}
+
+
+def live_colour(public: dict | None, app: str) -> str:
+    """The colour the public routes send traffic to ('' when none)."""
+    services = ((public or {}).get("http") or {}).get("services") or {}
+    for service in services.values():
+        for child in (service.get("weighted") or {}).get("services") or []:
+            name = child.get("name", "")
+            if child.get("weight") == 1 and name.startswith(app + "-") and name.rsplit("-", 1)[-1] in COLOURS:
+                return name.rsplit("-", 1)[-1]
+    return ""
+
+
+def loaded(expected: dict, api: dict[str, dict | None]) -> bool:
+    """Whether Traefik's API (routers and services by name, None when absent) shows the expected
+    public config: every router's rule and service, every weighted service's children and weights."""
+    http = (expected or {}).get("http") or {}
+    for name, router in (http.get("routers") or {}).items():
+        got = api.get(f"routers/{name}")
+        if not got or got.get("rule") != router["rule"] or got.get("service", "").split("@")[0] != router["service"]:
+            return False
+    for name, service in (http.get("services") or {}).items():
+        got = api.get(f"services/{name}")
+        want = [(c["name"], c["weight"]) for c in service["weighted"]["services"]]
+        children = ((got or {}).get("weighted") or {}).get("services") or []
+        have = [(c.get("name", "").split("@")[0], c.get("weight")) for c in children]
+        if have != want:
+            return False
+    return True
+
+
+def _health_check(name: str, health: dict, url: str, host: str) -> dict:
+    return {"name": name, "url": url + health["path"], "headers": {"Host": host}, "status_codes": health["status"],
+            "body_regex": re.escape(health["body"]) if health["body"] else None, "json_match": health["json"] or None,
+            "successes": health["successes"], "interval": health["interval"], "timeout": health["timeout"],
+            "max_bad_answers": health["max_bad_answers"], "max_connection_errors": health["max_errors"]}
+
+
+def gate_checks(spec: dict, colour: str, gate_url: str) -> list[dict]:
+    """One health_gate check per routed service, through the colour's private route; until its first good
+    answer only the service's start_timeout counts, and its container exiting fails it at once."""
+    app = spec["app"]
+    checks = []
+    for name in routed(spec):
+        health = spec["services"][name]["health"]
+        check = _health_check(name, health, gate_url, gate_host(app, name, colour))
+        checks.append({**check, "start_timeout": health["start_timeout"], "container": f"{app}-{colour}-{name}-1"})
+    return checks
+
+
+def public_host(spec: dict, rule: str) -> str | None:
+    """The host a request must name to reach a public router, or None when the rule is not host-only."""
+    if rule == "PathPrefix(`/`)":
+        return spec["domain"] or f"{spec['app']}.local"
+    match = re.fullmatch(r"Host\(`([^`]+)`\)", rule)
+    return match.group(1) if match else None
+
+
+def confirm_checks(spec: dict, public_url: str, confirm_window: float) -> list[dict]:
+    """One check per public router that a Host header reaches, through the public entrypoint, with the
+    service's own health settings; a warm service gets no 'not ready' grace, only `confirm_window` seconds."""
+    checks = []
+    for name, rule in spec["routers"].items():
+        host = public_host(spec, rule)
+        if host is None:
+            continue
+        check = _health_check(name, spec["services"][name]["health"], public_url, host)
+        checks.append({**check, "deadline": confirm_window})
+    return checks

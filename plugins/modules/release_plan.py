@@ -1,0 +1,274 @@
+#!/usr/bin/python
+# Copyright: berth developers
+# Apache License 2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_plan
+short_description: Read what is live on a host and decide what a deploy, rollback or switch must do
+version_added: 0.3.0
+description:
+  - One read of everything the release layer needs on a host, and the decision made from it. Reads
+    the app's public Traefik routes (the live colour is the one they send traffic to), the release
+    records, the rendered release directories (spec and env of each release), the colours'
+    containers and the deploy lock. Changes nothing.
+  - For O(kind=deploy), compares the given spec and env with the live release by checksum. Equal
+    checksums with the live colour's containers running is a no-op; anything else is a new release,
+    and RV(differences) says what differs (env values never appear, only key names).
+  - For O(kind=rollback), the target is O(target) or the previous good release (the newest succeeded
+    one before the live one whose checksum differs); its spec and env come from its release directory.
+  - For O(kind=switch), the target is the release the idle colour runs.
+  - RV(warm) is true when the idle colour already runs exactly the target release, which then only has
+    to be gated and switched to.
+author: berth developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - berth.ops.host_module
+attributes:
+  check_mode:
+    support: full
+    details: It only reads.
+options:
+  root:
+    description: The app's directory, for example C(/opt/shop).
+    type: path
+    required: true
+  dynamic_dir:
+    description: Traefik's watched file-provider directory.
+    type: path
+    default: /opt/traefik/dynamic
+  kind:
+    description: What is being planned.
+    type: str
+    choices: [deploy, rollback, switch]
+    default: deploy
+  spec:
+    description: For O(kind=deploy), the release spec from M(berth.ops.release_spec) with pinned images.
+    type: dict
+    default: {}
+  env_digests:
+    description:
+      - For O(kind=deploy), each service's env values as HMACs under O(env_key) (from
+        M(berth.ops.release_spec)); compared with the live release's values on the host, so no value
+        travels and none is returned.
+    type: dict
+    default: {}
+  env_key:
+    description: The key of O(env_digests) (a random secret of this attempt).
+    type: str
+    default: ""
+  target:
+    description: For O(kind=rollback), the release id to return to; empty for the previous good release.
+    type: str
+    default: ""
+  app:
+    description: The app's name (compose projects C(<app>-blue), C(<app>-green)).
+    type: str
+    required: true
+notes:
+  - Needs the docker CLI on the host.
+"""
+
+EXAMPLES = r"""
+- name: plan | Compare this release with what is live
+  berth.ops.release_plan:
+    root: /opt/shop
+    app: shop
+    spec: "{{ release.spec }}"
+    env_digests: "{{ release.env_digests }}"
+    env_key: "{{ env_key }}"
+  register: plan
+
+- name: plan | Say what would change
+  ansible.builtin.debug:
+    msg: "{{ plan.differences }}"
+"""
+
+RETURN = r"""
+live_colour:
+  description: The colour public traffic goes to; empty before the first release.
+  returned: always
+  type: str
+  sample: blue
+colour:
+  description: The colour this attempt puts live (the idle one).
+  returned: always
+  type: str
+  sample: green
+live:
+  description: The live release's record (the newest succeeded one), or null.
+  returned: always
+  type: dict
+live_spec:
+  description: The live release's spec (no secret values), or null.
+  returned: always
+  type: dict
+target:
+  description: For rollback and switch, the record of the release returned to.
+  returned: always
+  type: dict
+noop:
+  description: Whether the live release already is what was asked for.
+  returned: always
+  type: bool
+differences:
+  description: What differs from the live release, one line each; env values never appear.
+  returned: always
+  type: list
+  elements: str
+  sample: ["memory of web: none -> 256m", "env file of web: 1 key changed (SECRET_KEY)"]
+warm:
+  description: Whether the idle colour already runs exactly the target release (no render, pull or start needed).
+  returned: always
+  type: bool
+spec:
+  description: The spec to put live (for rollback and switch, the target's).
+  returned: always
+  type: dict
+rendered:
+  description: The release directory the target's files are in, when they exist already (warm, switch); else empty.
+  returned: always
+  type: str
+env_from:
+  description: For a rollback that is not warm, the release directory whose env files to render again.
+  returned: always
+  type: str
+images:
+  description: Each service's and accessory's pinned image in the target release.
+  returned: always
+  type: dict
+checksums:
+  description: The target's checksums (per service, env file, routing, hooks, and C(release) overall).
+  returned: always
+  type: dict
+containers:
+  description: Per colour, per service, whether its container runs and which release it belongs to.
+  returned: always
+  type: dict
+lock:
+  description: The deploy lock as it is now, or null.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.berth.ops.plugins.module_utils import _host, _lock, _release, _releases
+
+
+def argument_spec() -> dict:
+    return {
+        "root": {"type": "path", "required": True},
+        "dynamic_dir": {"type": "path", "default": "/opt/traefik/dynamic"},
+        "kind": {"type": "str", "choices": ["deploy", "rollback", "switch"], "default": "deploy"},
+        "spec": {"type": "dict", "default": {}},
+        "env_digests": {"type": "dict", "default": {}},
+        "env_key": {"type": "str", "default": "", "no_log": True},
+        "target": {"type": "str", "default": ""},
+        "app": {"type": "str", "required": True},
+    }
+
+
+def rendered_release(root: str, rendered: str | None) -> tuple[dict | None, dict, dict]:
+    """(spec, env, checksums) of a release directory."""
+    if not rendered:
+        return None, {}, {}
+    saved = _host.read_json(os.path.join(_host.release_dir(root, rendered), "spec.json")) or {}
+    return saved.get("spec"), _host.release_env(root, rendered), saved.get("checksums") or {}
+
+
+def rendered_of(record: dict | None) -> str:
+    return (record.get("rendered") or record.get("id") or "") if record else ""
+
+
+def same_release(root: str, rendered: str, spec: dict, digests: dict, key: str) -> bool:
+    """Whether a release directory holds exactly this spec and these env values."""
+    old_spec, old_env, _sums = rendered_release(root, rendered)
+    return old_spec == spec and not _release.env_report(old_env, digests, key)
+
+
+def colour_release(containers: dict, spec: dict | None) -> str:
+    """The release every app service of `spec` runs in this colour ('' when they do not all run one)."""
+    if not spec:
+        return ""
+    ids = {c.get("release") if c.get("running") else "" for name, c in containers.items() if name in spec["services"]}
+    ids |= {"" for name in spec["services"] if name not in containers}
+    return ids.pop() if len(ids) == 1 else ""
+
+
+def pick_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,
+                idle_containers: dict) -> tuple[dict | None, str]:
+    """The record to return to for rollback/switch, or (None, why not)."""
+    good = [r for r in records if r.get("status") == "succeeded"]
+    if kind == "switch":
+        ids = {c.get("release") for c in idle_containers.values()}
+        if len(ids) != 1 or not idle_containers:
+            return None, "the other colour has no containers of one release"
+        rendered = ids.pop()
+        match = next((r for r in good if rendered_of(r) == rendered), None)
+        return match, "" if match else f"no succeeded release rendered {rendered}"
+    if wanted:
+        match = next((r for r in good if r.get("id") == wanted), None)
+        return match, "" if match else f"no succeeded release {wanted}"
+    if live is None:
+        return None, "nothing is live"
+    older = good[good.index(live) + 1:] if live in good else good
+    match = next((r for r in older if r.get("checksum") != live_sum), None)
+    return match, "" if match else "no previous good release to return to"
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    app, root = p["app"], p["root"]
+    public = _host.read_routes(os.path.join(p["dynamic_dir"], f"{app}.yml"))
+    live_colour = _release.live_colour(public, app)
+    records = _releases.load(os.path.join(root, "releases"))
+    live = next((r for r in records if r.get("status") == "succeeded" and r.get("colour") == live_colour), None) \
+        if live_colour else None
+    live_spec, live_env, live_sums = rendered_release(root, rendered_of(live))
+    try:
+        containers = _host.containers(module.run_command, app)
+    except RuntimeError as exc:
+        module.fail_json(msg=str(exc))
+    colour = _release.other(live_colour) if live_colour else "blue"
+    idle = containers[colour]
+    result = {"changed": False, "live_colour": live_colour, "colour": colour, "live": live, "live_spec": live_spec,
+              "containers": containers, "lock": _lock.read(os.path.join(root, "releases", ".deploy.lock")),
+              "target": None, "rendered": "", "env_from": "", "checksums": {}}
+    key = p["env_key"]
+    if p["kind"] == "deploy":
+        spec, digests = p["spec"], p["env_digests"]
+        differences = (_release.differences(live_spec, spec) + _release.env_report(live_env, digests, key)) \
+            if live and live_spec else ["nothing is live yet"]
+        stopped = sorted(n for n in spec["services"] if live and not containers[live_colour].get(n, {}).get("running"))
+        if stopped:
+            differences.append(f"colour {live_colour}: {', '.join(stopped)} not running")
+        warm = colour_release(idle, spec)
+        warm = warm if warm and same_release(root, warm, spec, digests, key) else ""
+        result.update(spec=spec, differences=differences, noop=not differences, warm=bool(warm), rendered=warm,
+                      checksums=rendered_release(root, warm)[2] if warm else {})
+    else:
+        target, why = pick_target(p["kind"], records, live, live_sums.get("release", ""), wanted=p["target"],
+                                  idle_containers=idle)
+        spec, env, sums = rendered_release(root, rendered_of(target))
+        if target is None or spec is None:
+            module.fail_json(msg=f"{p['kind']} refused: {why or 'its release directory is gone'}. Nothing was changed.",
+                             **result)
+        rendered = rendered_of(target)
+        warm = colour_release(idle, spec) == rendered
+        result.update(target=target, spec=spec, checksums=sums, noop=False, warm=warm,
+                      differences=_release.differences(live_spec, spec) + _release.env_report(
+                          live_env, _release.env_digests(env, "compare"), "compare"),
+                      rendered=rendered if warm or p["kind"] == "switch" else "",
+                      env_from="" if warm or p["kind"] == "switch" else rendered)
+    spec = result.get("spec") or {}
+    result["images"] = {name: svc["image"] for group in ("services", "accessories")
+                        for name, svc in spec.get(group, {}).items()}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

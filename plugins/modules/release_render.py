@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# Copyright: berth developers
+# Apache License 2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_render
+short_description: Write a release's files on a host, once, under the deploy lock
+version_added: 0.3.0
+description:
+  - Renders a release into its own directory C(<root>/releases/<release_id>/) from its spec
+    C(spec.json) with the checksums, the compose file of the colour it goes to, and one env file
+    per app service (C(env/), root only, mode 0600, never shown).
+  - Installs that colour's Traefik routes (its services and private gate routes) and keeps the
+    previous bytes of that file in the release directory, so a failed attempt can put them back
+    exactly. The public routes are not touched (see M(berth.ops.release_switch)).
+  - Accessories (not blue/green) get C(<root>/compose/accessories.yml) and C(<root>/env/<name>.env);
+    RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
+  - Every compose file is checked with C(docker compose config) before it is used.
+  - Keeps the directories of the newest O(keep) releases and of any release a container runs; removes older ones.
+author: berth developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - berth.ops.host_module
+attributes:
+  check_mode:
+    support: full
+    details: Reports what it would write and writes nothing.
+options:
+  root:
+    description: The app's directory, for example C(/opt/shop).
+    type: path
+    required: true
+  app:
+    description: The app's name.
+    type: str
+    required: true
+  dynamic_dir:
+    description: Traefik's watched file-provider directory.
+    type: path
+    default: /opt/traefik/dynamic
+  release_id:
+    description: This attempt's id (the directory's name).
+    type: str
+    required: true
+  colour:
+    description: The colour this release goes to.
+    type: str
+    required: true
+    choices: [blue, green]
+  spec:
+    description: The release spec (pinned images), from M(berth.ops.release_plan).
+    type: dict
+    required: true
+  env:
+    description: Each service's env values (secret).
+    type: dict
+    default: {}
+  env_from:
+    description: Take the env values from this earlier release's directory instead of O(env) (a rollback).
+    type: str
+    default: ""
+  keep:
+    description: How many release directories to keep.
+    type: int
+    default: 10
+"""
+
+EXAMPLES = r"""
+- name: render | Write release files for colour green
+  berth.ops.release_render:
+    root: /opt/shop
+    app: shop
+    release_id: "{{ release_id }}"
+    colour: green
+    spec: "{{ plan.spec }}"
+    env: "{{ env_files_services }}"
+  no_log: true
+"""
+
+RETURN = r"""
+accessories_changed:
+  description: Accessories whose definition or env changed (the caller applies them in place).
+  returned: always
+  type: list
+  elements: str
+checksums:
+  description: The release's checksums.
+  returned: always
+  type: dict
+pruned:
+  description: How many old release directories were removed.
+  returned: success
+  type: int
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.berth.ops.plugins.module_utils import _host, _release, _releases
+
+ABSENT = b"# berth: this file did not exist\n"
+
+
+def argument_spec() -> dict:
+    return {
+        "root": {"type": "path", "required": True},
+        "app": {"type": "str", "required": True},
+        "dynamic_dir": {"type": "path", "default": "/opt/traefik/dynamic"},
+        "release_id": {"type": "str", "required": True},
+        "colour": {"type": "str", "required": True, "choices": ["blue", "green"]},
+        "spec": {"type": "dict", "required": True},
+        "env": {"type": "dict", "default": {}, "no_log": True},
+        "env_from": {"type": "str", "default": ""},
+        "keep": {"type": "int", "default": 10},
+    }
+
+
+def check_compose(module: AnsibleModule, path: str) -> None:
+    rc, out, err = module.run_command(["docker", "compose", "-f", path, "config", "--quiet"])
+    if rc != 0:
+        module.fail_json(msg=f"render: docker compose rejects {path}: {(err or out).strip()[:600]}")
+
+
+def prune(root: str, keep: int, keep_ids: set[str]) -> list[str]:
+    directory = os.path.join(root, "releases")
+    records = _releases.load(directory)
+    wanted = set(keep_ids)
+    for record in records[:keep]:
+        wanted.add(record.get("rendered") or record["id"])
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not name.startswith(".") and name not in wanted:
+            shutil.rmtree(path)
+            removed.append(name)
+    return removed
+
+
+def write_accessories(module: AnsibleModule, root: str, spec: dict, env: dict) -> list[str]:
+    """Accessories' compose file and env files, in place; returns the names whose inputs changed."""
+    path = os.path.join(root, "compose", "accessories.yml")
+    old = (_host.read_routes(path) or {}).get("services") or {}
+    document = _release.compose_accessories(spec, root)
+    changed = []
+    for name in spec["accessories"]:
+        text = _release.env_file_text(env.get(name, {}))
+        env_path = os.path.join(root, "env", f"{name}.env")
+        if _host.read_bytes(env_path) != text.encode() or old.get(name) != document["services"][name]:
+            changed.append(name)
+    if module.check_mode or not spec["accessories"]:
+        return changed
+    os.makedirs(os.path.join(root, "compose"), mode=0o750, exist_ok=True)
+    os.makedirs(os.path.join(root, "env"), mode=0o700, exist_ok=True)
+    for name in spec["accessories"]:
+        _host.write_atomic(os.path.join(root, "env", f"{name}.env"), _release.env_file_text(env.get(name, {})), 0o600)
+    candidate = path + ".new"
+    _host.write_atomic(candidate, _release.dump(document), 0o640)
+    check_compose(module, candidate)
+    os.replace(candidate, path)
+    return changed
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    root, app, colour, spec = p["root"], p["app"], p["colour"], p["spec"]
+    rid = p["release_id"]
+    if not _releases.ID_PATTERN.match(rid):
+        module.fail_json(msg=f"release_id: {rid!r} must be letters, digits, '.', '_' or '-'")
+    env = _host.release_env(root, p["env_from"]) if p["env_from"] else p["env"]
+    env = {k: {str(n): str(v) for n, v in (vals or {}).items()} for k, vals in env.items()}
+    sums = _release.checksums(spec, env)
+    directory = _host.release_dir(root, rid)
+    # Nothing returned may hold a string that could equal a secret value: Ansible would mask it.
+    result = {"changed": True, "checksums": sums}
+    if module.check_mode:
+        module.exit_json(accessories_changed=write_accessories(module, root, spec, env), **result)
+    os.makedirs(os.path.join(directory, "env"), mode=0o700, exist_ok=True)
+    os.makedirs(os.path.join(directory, "previous"), mode=0o750, exist_ok=True)
+    os.chmod(directory, 0o750)  # noqa: S103 root and the root group read records; env/ is 0700
+    for name in list(spec["services"]) + list(spec["accessories"]):
+        values = env.get(name, {})
+        if name in spec["services"]:
+            _host.write_atomic(os.path.join(directory, "env", f"{name}.env"), _release.env_file_text(values), 0o600)
+        _host.write_atomic(os.path.join(directory, "env", f"{name}.json"), _release.dump(values), 0o600)
+    _host.write_atomic(os.path.join(directory, "spec.json"),
+                       _release.dump({"id": rid, "colour": colour, "spec": spec, "checksums": sums}), 0o640)
+    compose = os.path.join(directory, "compose.yml")
+    _host.write_atomic(compose, _release.dump(_release.compose_colour(spec, colour, rid, directory, sums["release"])),
+                       0o640)
+    check_compose(module, compose)
+    accessories_changed = write_accessories(module, root, spec, env)
+    routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
+    saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")
+    if not os.path.exists(saved):
+        _host.write_atomic(saved, _host.read_bytes(routes_path) or ABSENT, 0o640)
+    routes = _release.colour_routes(spec, colour)
+    if routes:
+        _host.write_atomic(routes_path, _release.dump(routes), 0o644)
+    elif os.path.exists(routes_path):
+        os.unlink(routes_path)
+    running = {c.get("release") for by_colour in _host.containers(module.run_command, app).values()
+               for c in by_colour.values()}
+    removed = prune(root, p["keep"], running | {rid})
+    module.exit_json(accessories_changed=accessories_changed, pruned=len(removed), **result)
+
+
+if __name__ == "__main__":
+    main()

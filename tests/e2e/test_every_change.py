@@ -1,0 +1,124 @@
+"""Every change deploys (issue: "Every change deploys"): each field of a service, each routing input and
+an env key, changed alone, is a new release that shows on the droplet, a rerun is a no-op, and a
+rollback brings the previous value back; under HTTPS load where users can stay on the same URL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from edge import LoadGenerator
+from lab_droplets import DROPLET, on_droplet
+from labtools import recap, run_playbook
+
+APP = "registry.berth.test/berth/sample-app"
+ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+BASE_WEB = {"image": f"{APP}:1.0.0", "port": 8000, "health": {"path": "/health", "start_timeout": 30}}
+
+
+def inspect(field: str) -> str:
+    """One field of the live web container, as docker inspect prints it."""
+    live = on_droplet("python3 -c 'import json; print(json.load(open(\"/opt/traefik/dynamic/sample.yml\"))"
+                      "[\"http\"][\"services\"][\"sample-web\"][\"weighted\"][\"services\"][0][\"name\"])'").stdout
+    colour = live.strip().rsplit("-", 1)[-1]
+    return on_droplet(f"docker inspect -f '{{{{json {field}}}}}' sample-{colour}-web-1").stdout.strip()
+
+
+def live_release_file(name: str) -> str:
+    """A file of the live release's directory (the newest succeeded record's)."""
+    return on_droplet(f"""python3 -c 'import glob, json
+records = sorted((json.load(open(f)) for f in glob.glob("/opt/sample/releases/*.json")),
+                 key=lambda r: (r["time"], r["id"]), reverse=True)
+live = next(r for r in records if r["status"] == "succeeded")
+print(open("/opt/sample/releases/" + live.get("rendered", live["id"]) + "/{name}").read())'""").stdout
+
+
+def routes() -> dict:
+    return json.loads(on_droplet("cat /opt/traefik/dynamic/sample.yml").stdout)
+
+
+def live_colour_routes() -> str:
+    return on_droplet("cat /opt/traefik/dynamic/sample-*.yml").stdout
+
+
+# (case, change to the web service or to top-level vars, how to read it on the droplet, under load)
+CASES = [
+    ("image", {"image": f"{APP}:1.1.0"}, lambda: inspect(".Config.Image"), True),
+    ("port", {"port": 8001, "env": {"APP_PORT": "8001"}}, live_colour_routes, True),
+    ("rule", {"rule": "Host(`sample.berth.test`) && PathPrefix(`/`)"}, lambda: json.dumps(routes()), True),
+    ("health", {"health": {"path": "/", "start_timeout": 30, "successes": 2}},
+     lambda: json.loads(live_release_file("spec.json"))["spec"]["services"]["web"]["health"], True),
+    ("command", {"command": ["python3", "/app/app.py", "serve"]}, lambda: inspect(".Config.Cmd"), True),
+    ("env", {"env": {"APP_ACCESS_LOG": "true"}}, lambda: inspect(".Config.Env"), True),
+    ("volumes", {"volumes": ["/opt/sample/extra:/extra"]}, lambda: inspect(".Mounts"), True),
+    ("cpus", {"cpus": "0.5"}, lambda: inspect(".HostConfig.NanoCpus"), True),
+    ("memory", {"memory": "300m"}, lambda: inspect(".HostConfig.Memory"), True),
+    ("healthcheck", {"healthcheck": {"test": ["CMD", "python3", "-c", "print(1)"], "interval": "7s"}},
+     lambda: inspect(".Config.Healthcheck"), True),
+    ("stop_grace_period", {"stop_grace_period": "17s"}, lambda: inspect(".Config.StopTimeout"), True),
+    ("user", {"user": "65534"}, lambda: inspect(".Config.User"), True),
+    ("berth_domain", {"berth_domain": "other.berth.test"}, lambda: json.dumps(routes()), False),
+    ("berth_tls", {"berth_tls": "none"}, lambda: json.dumps(routes()), False),
+    ("secret env key", {"env_files_services": {"web": {"APP_GREETING": "changed"}}},
+     lambda: live_release_file("env/web.env"), True),
+]
+TOP_LEVEL = {"berth_domain", "berth_tls", "env_files_services"}
+
+
+def variables(change: dict | None) -> dict:
+    web = dict(BASE_WEB)
+    top: dict = {"berth_hooks": [], "berth_accessories": {}, "berth_confirm_path": ""}
+    for key, value in (change or {}).items():
+        (top if key in TOP_LEVEL else web).__setitem__(key, value)
+    return {"berth_services": {"web": web}, **top}
+
+
+def deploy(vars_file: str, change: dict | None, playbook: str = "playbooks/deploy.yml", load: bool = True):
+    args = ["-e", f"@{vars_file}", "-e", json.dumps(variables(change))]
+    if not load:
+        return run_playbook(playbook, *args, env=ENV), None
+    with LoadGenerator(DROPLET_ADDRESS[0]) as generator:
+        time.sleep(1)
+        result = run_playbook(playbook, *args, env=ENV)
+        time.sleep(1)
+    return result, generator
+
+
+DROPLET_ADDRESS: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def base(provisioned):
+    DROPLET_ADDRESS.append(provisioned.address)
+    on_droplet("install -d /opt/sample/extra")
+    result, _ = deploy(provisioned.vars_file, None, load=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return provisioned
+
+
+@pytest.mark.parametrize(("case", "change", "read", "loaded"), CASES, ids=[c[0] for c in CASES])
+def test_a_change_alone_is_a_new_release_and_rolls_back(base, case, change, read, loaded):
+    before = read()
+    result, load = deploy(base.vars_file, change, load=loaded)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "nothing to do" not in result.stdout
+    after = read()
+    assert after != before, f"{case}: the droplet still shows {before!r}"
+    if load:
+        assert load.failures == [], load.summary()
+
+    started = time.monotonic()
+    again, _ = deploy(base.vars_file, change, load=False)
+    seconds = time.monotonic() - started
+    assert "nothing differs; nothing to do" in again.stdout and recap(again.stdout)[DROPLET]["changed"] == 0
+    print(f"\n{case}: no-op rerun {seconds:.1f} s")
+
+    back, load = deploy(base.vars_file, change, "playbooks/rollback.yml", load=loaded)
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert read() == before, f"{case}: rollback did not bring back {before!r}"
+    if load:
+        assert load.failures == [], load.summary()
+    # Back on the base release for the next case (a no-op when the rollback restored it exactly).
+    reset, _ = deploy(base.vars_file, None, load=False)
+    assert reset.returncode == 0 and "nothing differs; nothing to do" in reset.stdout, reset.stdout[-2000:]

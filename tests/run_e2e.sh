@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run the integration and end-to-end tests as independent groups, E2E_JOBS at a time, each pytest
+# process on a droplet of its own (BERTH_DROPLET); one log per group. A failure's summary is printed
+# after all groups finish, so it ends the output.
+set -u
+jobs=${E2E_JOBS:-3}
+logs=.lab/e2e-logs
+mkdir -p "$logs"
+rm -f "$logs"/*.failed
+
+# group droplet test files...  (the longest groups first, so they start first)
+groups=(
+  "release droplet-2 tests/e2e/test_release.py"
+  "changes droplet-3 tests/e2e/test_every_change.py"
+  "core droplet-1 tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
+)
+
+run_group() {
+  local name=$1 droplet=$2 start=$SECONDS
+  shift 2
+  if BERTH_DROPLET=$droplet pytest -q -p no:cacheprovider "$@" > "$logs/$name.log" 2>&1; then
+    echo "e2e $name: passed in $((SECONDS - start)) s ($(tail -1 "$logs/$name.log"))"
+  else
+    echo "e2e $name: FAILED after $((SECONDS - start)) s (log: $logs/$name.log)"
+    touch "$logs/$name.failed"
+  fi
+  .venv/bin/python lab/lab.py droplet destroy "$droplet" >/dev/null 2>&1
+}
+export -f run_group
+export logs
+
+printf '%s\n' "${groups[@]}" | xargs -P "$jobs" -I{} bash -c 'run_group {}'
+
+status=0
+for marker in "$logs"/*.failed; do
+  [ -e "$marker" ] || continue
+  name=$(basename "$marker" .failed)
+  echo "===== e2e $name: failures ====="
+  grep -n -E '^(FAILED|ERROR) |^E  ' "$logs/$name.log" | head -n 60
+  tail -n 5 "$logs/$name.log"
+  status=1
+done
+exit $status
