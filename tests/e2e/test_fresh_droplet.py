@@ -22,7 +22,8 @@ def fresh_inventory(tmp_path_factory):
     inventory = tmp_path_factory.mktemp("fresh") / "fresh.yml"
     inventory.write_text(f"droplets:\n  hosts:\n    {NAME}:\n      ansible_host: {created['address']}\n"
                          "      ansible_user: root\n")
-    yield ["-i", str(ROOT / "inventory" / "lab"), "-i", str(inventory), "-l", NAME]
+    # localhost too: provision.yml pins images in a play on the controller first.
+    yield ["-i", str(ROOT / "inventory" / "lab"), "-i", str(inventory), "-l", f"{NAME},localhost"]
     subprocess.run([python, lab, "droplet", "destroy", NAME], check=False, capture_output=True)
 
 
