@@ -10,6 +10,20 @@ import os
 import tempfile
 from typing import Any
 
+# What a release directory keeps in place of a route file that did not exist before the attempt.
+ABSENT = b"# berth: this file did not exist\n"
+
+
+def release_arguments() -> dict:
+    """The options every module that writes a release's files takes."""
+    return {
+        "root": {"type": "path", "required": True},
+        "app": {"type": "str", "required": True},
+        "dynamic_dir": {"type": "path", "default": "/opt/traefik/dynamic"},
+        "release_id": {"type": "str", "required": True},
+        "colour": {"type": "str", "required": True, "choices": ["blue", "green"]},
+    }
+
 
 def release_dir(root: str, release_id: str) -> str:
     return os.path.join(root, "releases", release_id)

@@ -102,16 +102,10 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils import _host, _release, _releases
 
-ABSENT = b"# berth: this file did not exist\n"
-
 
 def argument_spec() -> dict:
     return {
-        "root": {"type": "path", "required": True},
-        "app": {"type": "str", "required": True},
-        "dynamic_dir": {"type": "path", "default": "/opt/traefik/dynamic"},
-        "release_id": {"type": "str", "required": True},
-        "colour": {"type": "str", "required": True, "choices": ["blue", "green"]},
+        **_host.release_arguments(),
         "spec": {"type": "dict", "required": True},
         "env": {"type": "dict", "default": {}, "no_log": True},
         "env_from": {"type": "str", "default": ""},
@@ -211,7 +205,7 @@ def main() -> None:
     routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
     saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")
     if not os.path.exists(saved):
-        _host.write_atomic(saved, _host.read_bytes(routes_path) or ABSENT, 0o640)
+        _host.write_atomic(saved, _host.read_bytes(routes_path) or _host.ABSENT, 0o640)
     routes = _release.colour_routes(spec, colour)
     if routes:
         _host.write_atomic(routes_path, _release.dump(routes), 0o644)

@@ -108,16 +108,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.berth.ops.plugins.module_utils import _host, _release
 
-ABSENT = b"# berth: this file did not exist\n"
-
 
 def argument_spec() -> dict:
     return {
-        "root": {"type": "path", "required": True},
-        "app": {"type": "str", "required": True},
-        "dynamic_dir": {"type": "path", "default": "/opt/traefik/dynamic"},
-        "release_id": {"type": "str", "required": True},
-        "colour": {"type": "str", "required": True, "choices": ["blue", "green"]},
+        **_host.release_arguments(),
         "spec": {"type": "dict", "default": {}},
         "state": {"type": "str", "choices": ["live", "restored"], "default": "live"},
         "admin_url": {"type": "str", "default": "http://127.0.0.1:8082"},
@@ -157,7 +151,7 @@ def restore(path: str, saved: str) -> bool:
     data = _host.read_bytes(saved)
     if data is None:
         return False
-    if data == ABSENT:
+    if data == _host.ABSENT:
         if os.path.exists(path):
             os.unlink(path)
             return True
@@ -180,7 +174,7 @@ def main() -> None:
             module.exit_json(changed=changed, elapsed=0.0, files=[public_path] if changed else [])
         os.makedirs(os.path.dirname(saved_public), mode=0o750, exist_ok=True)
         if not os.path.exists(saved_public):
-            _host.write_atomic(saved_public, _host.read_bytes(public_path) or ABSENT, 0o640)
+            _host.write_atomic(saved_public, _host.read_bytes(public_path) or _host.ABSENT, 0o640)
         _host.write_atomic(public_path, text, 0o644)
         module.exit_json(changed=True, elapsed=wait_loaded(module, document), files=[public_path])
     files = [(public_path, saved_public),
