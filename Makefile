@@ -9,7 +9,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 DROPLETS ?= 1
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean next
+.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean next oldest
 
 setup:
 	@bash scripts/setup-system.sh
@@ -83,3 +83,15 @@ next: .venv-next/.installed .collections/ansible_collections/berth/ops
 	PATH=$(NEXT):$$PATH ansible-lint --profile production
 	PATH=$(NEXT):$$PATH $(NEXT)/python tests/sanity/check_docs.py
 	PATH=$(NEXT):$$PATH $(NEXT)/pytest -q tests/unit
+
+# unit + docs/argspec sanity on the oldest ansible-core meta/runtime.yml admits (2.17).
+OLDEST := $(CURDIR)/.venv-oldest/bin
+.venv-oldest/.installed: pyproject.toml
+	test -x $(OLDEST)/python || python3 -m venv .venv-oldest
+	$(OLDEST)/python -m pip install -q "ansible-core==2.17.*" pytest pyyaml pyjwt cryptography requests
+	touch $@
+
+oldest: .venv-oldest/.installed .collections/ansible_collections/berth/ops
+	$(OLDEST)/ansible --version | head -1
+	PATH=$(OLDEST):$$PATH $(OLDEST)/python tests/sanity/check_docs.py
+	PATH=$(OLDEST):$$PATH $(OLDEST)/pytest -q -p no:cacheprovider tests/unit
