@@ -12,7 +12,8 @@ description:
   - One deploy at a time per host and app. The lock is a file created atomically (C(O_EXCL)) that
     records who holds it, since when, and when it expires.
   - O(state=present) takes the lock, or fails naming the holder when another token holds it. A lock
-    past its TTL is stale (its deploy died) and is broken and taken; the result says so.
+    past its TTL is stale (its deploy died) and is broken and taken; the result says so. The lock's
+    directory is created (mode 0750) when missing, as for a new app's first deploy.
   - O(state=absent) releases the lock when O(token) holds it; O(force=true) breaks anyone's lock.
   - O(state=query) only reads.
 author: berth developers
@@ -77,6 +78,7 @@ broken:
   type: dict
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -122,6 +124,8 @@ def main() -> None:
             module.fail_json(msg=str(_lock.LockHeldError(current, time.time())), lock=current)
         module.exit_json(changed=not current or current.get("token") != p["token"], lock=current, broken=None)
     try:
+        # A new app's first deploy: its releases directory does not exist yet.
+        os.makedirs(os.path.dirname(p["path"]) or ".", mode=0o750, exist_ok=True)
         lock, broken = _lock.acquire(p["path"], p["holder"], p["token"], p["ttl"])
     except _lock.LockHeldError as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
