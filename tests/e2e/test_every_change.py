@@ -68,7 +68,9 @@ TOP_LEVEL = {"berth_domain", "berth_tls", "env_files_services"}
 
 def variables(change: dict | None) -> dict:
     web = dict(BASE_WEB)
-    top: dict = {"berth_hooks": [], "berth_accessories": {}, "berth_confirm_path": ""}
+    # No accessories here, so no env for them either (env for a service the stack lacks is refused).
+    top: dict = {"berth_hooks": [], "berth_accessories": {}, "berth_confirm_path": "",
+                 "env_files_services": {"web": {"APP_GREETING": "hello"}}}
     for key, value in (change or {}).items():
         (top if key in TOP_LEVEL else web).__setitem__(key, value)
     return {"berth_services": {"web": web}, **top}
