@@ -157,10 +157,12 @@ def test_a_migration_hook_runs_exactly_once_per_release(live_1_0_0):
     def migrations() -> list[str]:
         return on_droplet("cat /opt/sample/data/migrations.log 2>/dev/null || true").stdout.split("\n")[:-1]
 
+    # A release never deployed before (a warm colour that already ran its hooks would skip them).
+    once = {**stack("1.1.0", env={"APP_MIGRATION_LOG": "/data/migrations.log", "APP_NOTE": "hook-once"})}
     before = migrations()
-    result = deploy(live_1_0_0, "1.1.0")
+    result = deploy(live_1_0_0, "1.1.0", once)
     assert result.returncode == 0, result.stdout[-3000:]
-    again = deploy(live_1_0_0, "1.1.0")
+    again = deploy(live_1_0_0, "1.1.0", once)
     assert "nothing to do" in again.stdout and recap(again.stdout)[DROPLET]["changed"] == 0
     added = migrations()[len(before):]
     assert len(added) == 1 and added[0].endswith(" 1.1.0"), added
