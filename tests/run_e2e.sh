@@ -8,15 +8,16 @@ logs=.lab/e2e-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.failed
 
-# name|droplet|pytest arguments (shell words). The longest groups first, so they start first.
+# name|droplet|pytest arguments (shell words). Groups that put HTTPS load on the machine alternate with
+# groups that do not, so the load generators reach their rates on 2 cores.
 groups=(
   "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
-  "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
-  "backup|droplet-6|tests/e2e/test_backup.py"
-  "release|droplet-2|tests/e2e/test_release.py"
-  "changes|droplet-3|tests/e2e/test_every_change.py"
   "infra-lab|cloud-1|tests/e2e/test_infra_lab.py"
   "core|droplet-1|tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
+  "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
+  "release|droplet-2|tests/e2e/test_release.py"
+  "changes|droplet-3|tests/e2e/test_every_change.py"
+  "backup|droplet-6|tests/e2e/test_backup.py"
 )
 
 run_group() {
