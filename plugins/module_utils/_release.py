@@ -287,7 +287,7 @@ def public_host(spec: dict, rule: str) -> str | None:
     """The host a request must name to reach a public router, or None when the rule is not host-only."""
     if rule == "PathPrefix(`/`)":
         return spec["domain"] or f"{spec['app']}.local"
-    match = re.fullmatch(r"Host\(`([^`]+)`\)", rule)
+    match = re.fullmatch(r"Host\(`([^`]+)`\)(?:\s*&&\s*PathPrefix\(`/`\))?", rule)
     return match.group(1) if match else None
 
 

@@ -34,18 +34,24 @@ live = next(r for r in records if r["status"] == "succeeded")
 print(open("/opt/sample/releases/" + live.get("rendered", live["id"]) + "/{name}").read())'""").stdout
 
 
+def live_server_url() -> str:
+    """Where Traefik sends the live colour's traffic (its routes file, as Traefik reads it)."""
+    colour = routes()["http"]["services"]["sample-web"]["weighted"]["services"][0]["name"].rsplit("-", 1)[-1]
+    config = json.loads(on_droplet(f"cat /opt/traefik/dynamic/sample-{colour}.yml").stdout)
+    return config["http"]["services"][f"sample-web-{colour}"]["loadBalancer"]["servers"][0]["url"]
+
+
 def routes() -> dict:
     return json.loads(on_droplet("cat /opt/traefik/dynamic/sample.yml").stdout)
-
-
-def live_colour_routes() -> str:
-    return on_droplet("cat /opt/traefik/dynamic/sample-*.yml").stdout
 
 
 # (case, change to the web service or to top-level vars, how to read it on the droplet, under load)
 CASES = [
     ("image", {"image": f"{APP}:1.1.0"}, lambda: inspect(".Config.Image"), True),
-    ("port", {"port": 8001, "env": {"APP_PORT": "8001"}}, live_colour_routes, True),
+    # The sample image's own healthcheck probes port 8000: a port change brings its own healthcheck.
+    ("port", {"port": 8001, "env": {"APP_PORT": "8001"},
+              "healthcheck": {"test": ["CMD", "curl", "-fsS", "http://127.0.0.1:8001/health"], "interval": "2s"}},
+     live_server_url, True),
     ("rule", {"rule": "Host(`sample.berth.test`) && PathPrefix(`/`)"}, lambda: json.dumps(routes()), True),
     ("health", {"health": {"path": "/", "start_timeout": 30, "successes": 2}},
      lambda: json.loads(live_release_file("spec.json"))["spec"]["services"]["web"]["health"], True),

@@ -87,3 +87,8 @@ def test_gate_and_confirm_checks_use_each_services_health_settings():
     confirm = _release.confirm_checks(SPEC, "https://127.0.0.1:443", 20)
     assert confirm[0]["headers"] == {"Host": "shop.example.com"} and confirm[0]["timeout"] == 0.5
     assert confirm[0]["deadline"] == 20 and "start_timeout" not in confirm[0]
+
+
+def test_a_host_and_root_path_rule_is_confirmed_with_that_host():
+    assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/`)") == "a.example.com"
+    assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/api`)") is None
