@@ -158,7 +158,8 @@ def test_container_that_exits_fails_the_gate_at_once(exiting_container):
     assert result["elapsed"] < 8  # not the 60 s deadline
 
 
-def test_timeout_not_shorter_than_interval_is_refused():
-    failed, result = gate("http://127.0.0.1:1/", interval=1, timeout=1)
-    assert failed and "timeout (1 s) must be shorter than interval (1 s)" in result["msg"]
-    assert "probes" not in result
+def test_a_timeout_longer_than_the_interval_is_allowed():
+    # A health endpoint slower than the interval (one that queries its database) is normal: the next
+    # probe simply follows the slow answer.
+    failed, result = gate("http://127.0.0.1:1/", interval=0.2, timeout=1, max_connection_errors=2)
+    assert failed and result["reason"].startswith("connection errors: 3 (budget 2)"), result["msg"]
