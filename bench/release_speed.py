@@ -41,7 +41,9 @@ def stack(tag: str, **extra: object) -> dict:
 def ansible(playbook: str, inventory: Path, extra: dict | None = None) -> float:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_INVENTORY=f"{ROOT / 'inventory' / 'lab'},{inventory}")
-    args = ["ansible-playbook", playbook, "-e", json.dumps({"berth_hosts": NAME, **(extra or {})}), "-l", NAME]
+    # localhost names the attempt (deploy.yml's first play), so the limit keeps it.
+    args = ["ansible-playbook", playbook, "-e", json.dumps({"berth_hosts": NAME, **(extra or {})}),
+            "-l", f"{NAME},localhost"]
     started = time.monotonic()
     result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
