@@ -3,7 +3,7 @@
 # process on a droplet of its own (BERTH_DROPLET); one log per group. A failure's summary is printed
 # after all groups finish, so it ends the output.
 set -u
-jobs=${E2E_JOBS:-3}
+jobs=${E2E_JOBS:-2}
 logs=.lab/e2e-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.failed
