@@ -33,6 +33,17 @@ def droplet_address(name: str = DROPLET) -> str:
     return inventory["droplets"]["hosts"][name]["ansible_host"]
 
 
+def refresh_address(name: str = DROPLET) -> str:
+    """The droplet's address now (a restarted container may get another one on the lab network, when
+    parallel groups reused its old one); the inventory follows."""
+    address = sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
+                 f"berth-{name}").stdout.strip()
+    if name == DROPLET:
+        (INVENTORY / "hosts.yml").write_text(yaml.safe_dump(
+            {"droplets": {"hosts": {name: {"ansible_host": address}}}}))
+    return address
+
+
 def use_droplet_inventory() -> None:
     """Point every ansible run of this process at an inventory of this process's droplet alone,
     with the lab's group_vars."""

@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from lab_droplets import CONTAINER, DROPLET, on_droplet, sh, wait_for_boot
+from lab_droplets import CONTAINER, DROPLET, on_droplet, refresh_address, sh, wait_for_boot
 from labtools import recap, run_playbook
 
 pytestmark = pytest.mark.usefixtures("provisioned")
@@ -119,12 +119,13 @@ def test_containers_and_the_firewall_come_back_after_the_droplet_restarts(provis
                f"docker run -d --name exposed-db --restart unless-stopped -p 5432:8000 {APP_IMAGE}")
     sh("docker", "restart", CONTAINER)
     wait_for_boot(CONTAINER)
+    address = refresh_address()
     on_droplet("for i in $(seq 100); do curl -fsS http://127.0.0.1:5432/health && exit 0; sleep 0.3; done; exit 1")
     assert on_droplet("systemctl is-enabled docker ufw").stdout.split() == ["enabled", "enabled"]
-    assert observers["scanner"].open_ports(provisioned.address, "5432") == set()
+    assert observers["scanner"].open_ports(address, "5432") == set()
     # sshd may come up a little after the rest of a busy droplet: a few tries, within ufw's SSH rate limit.
     for _attempt in range(5):
-        if observers["inside"].ssh("deploy", provisioned.address).stdout.strip() == "deploy":
+        if observers["inside"].ssh("deploy", address).stdout.strip() == "deploy":
             break
         time.sleep(6)
     else:
