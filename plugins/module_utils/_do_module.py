@@ -90,3 +90,17 @@ def run(module, converge) -> None:
     result["api_requests"] = api.stats.requests
     result["api_writes"] = api.stats.writes
     module.exit_json(**result)
+
+
+def find_named(api, path: str, key: str, name: str, what: str) -> dict | None:
+    """The resource of that name in a listed collection (all pages), or None."""
+    return next((item for item in api.list(path, key, what=what) if item.get("name") == name), None)
+
+
+def delete(module, api, plan: Plan, current: dict | None, *, key: str, label: str, path: str, what: str) -> None:
+    """Delete `current` at <path>/<id> when there is one: planned in check mode, sent otherwise."""
+    if current:
+        plan.compare(key, current.get("name", label), None)
+        plan.add(f"delete {label}")
+        if not module.check_mode:
+            api.request("DELETE", f"{path}/{current['id']}", what=what)

@@ -126,7 +126,7 @@ api_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, run
 from ansible_collections.berth.ops.plugins.module_utils._do_normalize import trusted_sources
 
 
@@ -160,11 +160,8 @@ def converge(module, api, plan) -> dict:  # noqa: PLR0912 - one branch per sub-r
     clusters = api.get("/v2/databases", what=what).get("databases") or []
     current = next((d for d in clusters if d["name"] == p["name"]), None)
     if p["state"] == "absent":
-        if current:
-            plan.compare("database", p["name"], None)
-            plan.add(f"delete database cluster {p['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/databases/{current['id']}", what=what)
+        delete(module, api, plan, current, key="database", label=f"database cluster {p['name']}",
+               path="/v2/databases", what=what)
         return {"database": {}, "drift": []}
     drift: list[str] = []
     if current is None:

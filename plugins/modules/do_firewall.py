@@ -87,7 +87,7 @@ api_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, find_named, run
 from ansible_collections.berth.ops.plugins.module_utils._do_normalize import rules
 
 
@@ -128,13 +128,10 @@ def converge(module, api, plan) -> dict:
     p = module.params
     what = f"firewall {p['name']!r}"
     validate(module)
-    current = next((f for f in api.list("/v2/firewalls", "firewalls", what=what) if f["name"] == p["name"]), None)
+    current = find_named(api, "/v2/firewalls", "firewalls", p["name"], what)
     if p["state"] == "absent":
-        if current:
-            plan.compare("firewall", p["name"], None)
-            plan.add(f"delete firewall {p['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/firewalls/{current['id']}", what=what)
+        delete(module, api, plan, current, key="firewall", label=f"firewall {p['name']}",
+               path="/v2/firewalls", what=what)
         return {"firewall": {}}
     wanted = wanted_body(p)
     if current is None:

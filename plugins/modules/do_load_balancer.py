@@ -132,7 +132,7 @@ api_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, find_named, run
 from ansible_collections.berth.ops.plugins.module_utils._do_normalize import (
     forwarding_rules,
     health_check,
@@ -203,14 +203,10 @@ def converge(module, api, plan) -> dict:
     problems = health_check_problems(health_check(p["health_check"]))
     if problems:
         module.fail_json(msg=f"{what}: " + "; ".join(problems))
-    found = api.list("/v2/load_balancers", "load_balancers", what=what)
-    current = next((lb for lb in found if lb["name"] == p["name"]), None)
+    current = find_named(api, "/v2/load_balancers", "load_balancers", p["name"], what)
     if p["state"] == "absent":
-        if current:
-            plan.compare("load_balancer", p["name"], None)
-            plan.add(f"delete load balancer {p['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/load_balancers/{current['id']}", what=what)
+        delete(module, api, plan, current, key="load_balancer", label=f"load balancer {p['name']}",
+               path="/v2/load_balancers", what=what)
         return {"load_balancer": {}}
     wanted = wanted_body(p)
     if current is None:

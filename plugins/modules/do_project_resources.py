@@ -79,7 +79,7 @@ api_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, find_named, run
 
 
 def argument_spec() -> dict:
@@ -97,13 +97,10 @@ def argument_spec() -> dict:
 def converge(module, api, plan) -> dict:
     p = module.params
     what = f"project {p['name']!r}"
-    project = next((x for x in api.list("/v2/projects", "projects", what=what) if x["name"] == p["name"]), None)
+    project = find_named(api, "/v2/projects", "projects", p["name"], what)
     if p["state"] == "absent":
-        if project:
-            plan.compare("project", p["name"], None)
-            plan.add(f"delete project {p['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/projects/{project['id']}", what=what)
+        delete(module, api, plan, project, key="project", label=f"project {p['name']}",
+               path="/v2/projects", what=what)
         return {"project": {}, "resources": []}
     assigned: list[str] = []
     if project is None:

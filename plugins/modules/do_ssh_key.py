@@ -56,7 +56,7 @@ api_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, run
 from ansible_collections.berth.ops.plugins.module_utils._do_normalize import ssh_fingerprint
 
 
@@ -81,10 +81,8 @@ def converge(module, api, plan) -> dict:
     current = next((k for k in keys if k["fingerprint"] == fingerprint), None)
     if p["state"] == "absent":
         if current:
-            plan.compare("ssh_key", current["name"], None)
-            plan.add(f"delete SSH key {current['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/account/keys/{current['id']}", what=what)
+            delete(module, api, plan, current, key="ssh_key", label=f"SSH key {current['name']}",
+                   path="/v2/account/keys", what=what)
         return {"ssh_key": {}}
     if current is None:
         body = {"name": p["name"], "public_key": p["public_key"].strip()}

@@ -67,7 +67,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._do_api import DOError
-from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
+from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, delete, find_named, run
 
 
 def argument_spec() -> dict:
@@ -84,13 +84,10 @@ def argument_spec() -> dict:
 def converge(module, api, plan) -> dict:
     p = module.params
     what = f"VPC {p['name']!r}"
-    current = next((v for v in api.list("/v2/vpcs", "vpcs", what=what) if v["name"] == p["name"]), None)
+    current = find_named(api, "/v2/vpcs", "vpcs", p["name"], what)
     if p["state"] == "absent":
-        if current:
-            plan.compare("vpc", current["name"], None)
-            plan.add(f"delete VPC {p['name']}")
-            if not module.check_mode:
-                api.request("DELETE", f"/v2/vpcs/{current['id']}", what=what)
+        delete(module, api, plan, current, key="vpc", label=f"VPC {p['name']}",
+               path="/v2/vpcs", what=what)
         return {"vpc": {}}
     if current is None:
         if not p["region"]:
