@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from labtools import LAB_STATE
 
 APP_HOST = "sample.berth.test"
+# What a test under load asks of the generator: proof it kept going, not that the machine is fast.
+# On 2 cores shared with another e2e group, Traefik, the apps and Ansible it reached 78-95/s of
+# the 120/s asked for.
+MIN_RATE = 50
 
 
 class _Connection(http.client.HTTPSConnection):

@@ -12,12 +12,11 @@ import subprocess
 import time
 
 import pytest
-from edge import LoadGenerator, get
+from edge import MIN_RATE, LoadGenerator, get
 from lab_droplets import DROPLET, on_droplet
 from labtools import ROOT, recap, run_playbook
 
 APP = "registry.berth.test/berth/sample-app"
-MIN_RATE = 100
 # Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
 ENV = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
 
