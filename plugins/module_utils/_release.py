@@ -271,14 +271,20 @@ def _health_check(name: str, health: dict, url: str, host: str) -> dict:
             "max_bad_answers": health["max_bad_answers"], "max_connection_errors": health["max_errors"]}
 
 
-def gate_checks(spec: dict, colour: str, gate_url: str) -> list[dict]:
+def gate_checks(spec: dict, colour: str, gate_url: str, warm: bool = False) -> list[dict]:
     """One health_gate check per routed service, through the colour's private route; until its first good
-    answer only the service's start_timeout counts, and its container exiting fails it at once."""
+    answer only the service's start_timeout counts, and its container exiting fails it at once.
+
+    A warm colour passed its full streak when it was started and has run since: it must answer well
+    now (one good answer under the same status, body, JSON and timeout), not prove again that it
+    came up, so a switch back to it is not `successes x interval` slower than the Traefik reload."""
     app = spec["app"]
     checks = []
     for name in routed(spec):
         health = spec["services"][name]["health"]
         check = _health_check(name, health, gate_url, gate_host(app, name, colour))
+        if warm:
+            check["successes"] = 1
         checks.append({**check, "start_timeout": health["start_timeout"], "container": f"{app}-{colour}-{name}-1"})
     return checks
 

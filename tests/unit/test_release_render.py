@@ -89,6 +89,13 @@ def test_gate_and_confirm_checks_use_each_services_health_settings():
     assert confirm[0]["deadline"] == 20 and "start_timeout" not in confirm[0]
 
 
+def test_a_warm_colour_is_gated_for_one_good_answer_under_the_same_settings():
+    cold = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081")[0]
+    warm = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081", warm=True)[0]
+    assert warm["successes"] == 1
+    assert {k: v for k, v in warm.items() if k != "successes"} == {k: v for k, v in cold.items() if k != "successes"}
+
+
 def test_a_host_and_root_path_rule_is_confirmed_with_that_host():
     assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/`)") == "a.example.com"
     assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/api`)") is None
