@@ -51,7 +51,7 @@ molecule: lab
 	MOLECULE_JOBS=$(MOLECULE_JOBS) tests/run_molecule.sh $(SCENARIOS)
 
 # Independent groups (one droplet each): E2E_JOBS run at a time.
-E2E_JOBS ?= 2
+E2E_JOBS ?= 3
 e2e: lab
 	E2E_JOBS=$(E2E_JOBS) tests/run_e2e.sh
 

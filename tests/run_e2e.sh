@@ -3,21 +3,23 @@
 # process on a droplet of its own (BERTH_DROPLET); one log per group. A failure's summary is printed
 # after all groups finish, so it ends the output.
 set -u
-jobs=${E2E_JOBS:-2}
+jobs=${E2E_JOBS:-3}
 logs=.lab/e2e-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.failed
 
-# name|droplet|pytest arguments (shell words). Groups that put HTTPS load on the machine alternate with
-# groups that do not, so the load generators reach their rates on 2 cores.
+# name|droplet|pytest arguments (shell words). Long groups first, so the last to start are short, and
+# at most two of the groups that keep an HTTPS load generator busy run at once at the start (clean-clone
+# run, 2 cores: changes 730-860 s, apps 540-640 s, core 510 s, backup 360-500 s, release 360-400 s,
+# infra-lab 140 s).
 groups=(
-  "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
-  "infra-lab|cloud-1|tests/e2e/test_infra_lab.py"
+  "changes|droplet-3|tests/e2e/test_every_change.py"
   "core|droplet-1|tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
+  "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
+  "backup|droplet-6|tests/e2e/test_backup.py"
   "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
   "release|droplet-2|tests/e2e/test_release.py"
-  "changes|droplet-3|tests/e2e/test_every_change.py"
-  "backup|droplet-6|tests/e2e/test_backup.py"
+  "infra-lab|cloud-1|tests/e2e/test_infra_lab.py"
 )
 
 run_group() {

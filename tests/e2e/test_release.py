@@ -168,8 +168,10 @@ def test_a_migration_hook_runs_exactly_once_per_release(live_1_0_0):
 
 
 def test_a_second_deploy_at_the_same_time_is_refused_naming_the_holder(live_1_0_0):
-    first = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
-                              *playbook_args(live_1_0_0, stack("1.0.0"))],
+    # The first deploy must hold the lock longer than the second takes to reach it (~3 s): a new
+    # release (another health streak) gated and confirmed for 6 answers a second apart, not a warm flip.
+    slow = stack("1.0.0", health={"path": "/health", "start_timeout": 15, "successes": 6})
+    first = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml", *playbook_args(live_1_0_0, slow)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV))
     try:
