@@ -475,6 +475,9 @@ def cmd_droplet(args: argparse.Namespace) -> None:
         images = json.loads((STATE / "images.json").read_text()) if (STATE / "images.json").exists() \
             else cmd_images(args)
         print(json.dumps(droplet_create(args.name, images["droplet"])))
+    elif args.action == "address":
+        # A restarted droplet may get another address when parallel groups took its old one.
+        print(json.dumps({"address": container_ip(f"berth-{args.name}")}))
     else:
         droplet_destroy(args.name)
 
@@ -487,7 +490,7 @@ def main() -> None:
     sub.add_parser("down")
     sub.add_parser("images")
     droplet = sub.add_parser("droplet")
-    droplet.add_argument("action", choices=["create", "destroy"])
+    droplet.add_argument("action", choices=["create", "address", "destroy"])
     droplet.add_argument("name")
     args = parser.parse_args()
     {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet}[args.command](args)

@@ -36,11 +36,17 @@ def droplet_address(name: str = DROPLET) -> str:
 def refresh_address(name: str = DROPLET) -> str:
     """The droplet's address now (a restarted container may get another one on the lab network, when
     parallel groups reused its old one); the inventory follows."""
-    address = sh("docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}',
-                 f"berth-{name}").stdout.strip()
+    return _inventory_for(name, yaml.safe_load(_lab("droplet", "address", name).stdout)["address"])
+
+
+def _lab(*args: str) -> subprocess.CompletedProcess:
+    return sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args)
+
+
+def _inventory_for(name: str, address: str) -> str:
+    """Write this process's inventory when `name` is its droplet; returns `address`."""
     if name == DROPLET:
-        (INVENTORY / "hosts.yml").write_text(yaml.safe_dump(
-            {"droplets": {"hosts": {name: {"ansible_host": address}}}}))
+        (INVENTORY / "hosts.yml").write_text(yaml.safe_dump({"droplets": {"hosts": {name: {"ansible_host": address}}}}))
     return address
 
 
@@ -56,14 +62,9 @@ def use_droplet_inventory() -> None:
 
 def create_droplet(name: str = DROPLET, fresh: bool = True) -> str:
     """(Re)create the droplet and write its inventory; returns its address."""
-    python, lab = str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py")
     if fresh:
-        sh(python, lab, "droplet", "destroy", name)
-    created = yaml.safe_load(sh(python, lab, "droplet", "create", name).stdout)
-    if name == DROPLET:
-        (INVENTORY / "hosts.yml").write_text(yaml.safe_dump(
-            {"droplets": {"hosts": {name: {"ansible_host": created["address"]}}}}))
-    return created["address"]
+        _lab("droplet", "destroy", name)
+    return _inventory_for(name, yaml.safe_load(_lab("droplet", "create", name).stdout)["address"])
 
 
 def wait_for_boot(container: str) -> None:
