@@ -40,6 +40,17 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
+def failed_task(output: str) -> str:
+    """The name of the task whose result was the first `fatal:` in a playbook's output ('' when none)."""
+    task = ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):].rsplit("]", 1)[0]
+        elif line.startswith("fatal:"):
+            return task
+    return ""
+
+
 def run_module(module: str, args: dict, host: str = "localhost", extra_env: dict | None = None,
                check_mode: bool = False) -> tuple[bool, dict]:
     """Run one berth.ops module through Ansible (ad hoc) and return (failed, result)."""

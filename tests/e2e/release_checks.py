@@ -54,27 +54,55 @@ def stack(app: App, tag: str, echo: str = "alpha", web: dict | None = None, **ex
             **confirm, **extra}
 
 
+def start_playbook(provisioned, name: str, variables: dict, stderr: int | None = subprocess.STDOUT
+                   ) -> subprocess.Popen:
+    """Start a playbook with the droplet's provisioning variables plus `variables`, in a process group
+    of its own (so a test can kill it whole); its output is read from .stdout as it comes."""
+    command = ["ansible-playbook", f"playbooks/{name}.yml", "-e", f"@{provisioned.vars_file}",
+               "-e", json.dumps(variables)]
+    return subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV),
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
+
+
 def playbook(provisioned, name: str, variables: dict, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run a playbook with the droplet's provisioning variables plus `variables`; with `timeout`,
     kill the whole run (returncode -9) when it takes longer."""
-    args = ["-e", f"@{provisioned.vars_file}", "-e", json.dumps(variables)]
     if timeout is None:
-        return run_playbook(f"playbooks/{name}.yml", *args, env=ENV)
-    command = ["ansible-playbook", f"playbooks/{name}.yml", *args]
-    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return run_playbook(f"playbooks/{name}.yml", "-e", f"@{provisioned.vars_file}", "-e", json.dumps(variables),
+                            env=ENV)
+    proc = start_playbook(provisioned, name, variables, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         err += f"\n[killed after {timeout:.0f} s]"
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kill_when(proc: subprocess.Popen, line_part: str, after: float = 0) -> bool:
+    """Kill a started playbook (its whole process group) `after` seconds past the first output line
+    containing `line_part`; False when it ended without printing one."""
+    assert proc.stdout is not None
+    reached = any(line_part in line for line in proc.stdout)
+    if reached:
+        time.sleep(after)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    return reached
+
+
+def app_load(provisioned, app: App) -> LoadGenerator:
+    """HTTPS load on `app`'s domain through Traefik, with long requests always in flight."""
+    return LoadGenerator(provisioned.address, rate=RATE, host=app.domain, slow_workers=SLOW_WORKERS)
 
 
 def under_load(provisioned, app: App, name: str, variables: dict
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
-    with LoadGenerator(provisioned.address, rate=RATE, host=app.domain, slow_workers=SLOW_WORKERS) as load:
+    with app_load(provisioned, app) as load:
         time.sleep(2)
         result = playbook(provisioned, name, variables)
         time.sleep(3)  # the long requests started before the end finish

@@ -1,30 +1,35 @@
 """berth's promises for ordinary apps (issue #9), each lab test app as its own berth app on this
 process's droplet, under HTTPS load through Traefik (>= 100 requests/s, TLS with SNI, plus long
 requests always in flight): a new release, a no-op, rollback, switch, an env change and its
-rollback, a release that never becomes healthy, one that fails only its public check, and a
-typo in berth_domain. Every one drops no request and leaves the expected release live.
+rollback, a release that never becomes healthy, one that fails only its public check, a typo in
+berth_domain, and a deploy killed while its new colour warms up. Every one drops no request and
+leaves the expected release live.
 
 The tests of one app run in order (each starts from where the previous one left the app);
 split the apps over droplets with -k, e.g. `-k "warm or lean"` and `-k stubborn`."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from lab_droplets import DROPLET, on_droplet
-from labtools import recap
+from labtools import failed_task, recap
 from release_checks import (
     App,
     LockWatch,
+    app_load,
     assert_load,
     env_in_container,
     fingerprint,
+    kill_when,
     live,
     playbook,
     releases,
     routing,
     stack,
+    start_playbook,
     under_load,
 )
 
@@ -163,15 +168,41 @@ def test_a_malformed_domain_is_refused_before_any_change(provisioned, app):
     ensure_live(provisioned, app, app.tag(2))
     before = fingerprint()
     with LockWatch(app) as lock:
-        started = time.monotonic()
         result, load = under_load(provisioned, app, "deploy",
                                   stack(app, app.tag(1), berth_domain=f"{app.name}.berth_test"))
-        took = time.monotonic() - started
     assert result.returncode != 0
     assert load.failures == [], load.summary()
     assert "berth_domain" in result.stdout and f"{app.name}.berth_test" in result.stdout, result.stdout[-4000:]
+    # Refused by the controller-side check itself, not later by anything that reads or waits on the host
+    # (how long that takes is test_bad_input's to measure, on a quiet host).
+    assert failed_task(result.stdout).startswith("berth.ops.release : Spec |"), result.stdout[-4000:]
     assert not lock.seen, "the deploy took the lock"
     assert fingerprint() == before
     assert live(provisioned, app)["version"] == app.tag(2)
-    assert took < 10 + 5, f"refused after {took:.1f} s"  # 5 s: the load generator's lead-in and tail
     assert_load(load)
+
+
+def test_a_deploy_killed_at_its_gate_leaves_the_live_release_and_the_next_one_succeeds(provisioned, app):
+    """SIGKILL to the whole ansible-playbook while the new colour warms up behind its gate: users keep
+    the live release, the dead run's lock stays, and the next deploy breaks it and goes live."""
+    ensure_live(provisioned, app, app.tag(2))
+    routes = routing(app)
+    new = stack(app, app.tag(1), echo="gamma")
+    with LockWatch(app) as lock, app_load(provisioned, app) as load:
+        time.sleep(2)
+        killed = start_playbook(provisioned, "deploy", new)
+        reached = kill_when(killed, "Gate | Gate through its private routes", after=2)
+        time.sleep(3)
+    print(f"\n{app.name} killed deploy: {load.summary()}")
+    assert reached, "the deploy never reached its gate"
+    assert lock.seen and on_droplet(f"test -e {lock.path}", check=False).returncode == 0
+    assert routing(app) == routes, "the killed deploy changed the routing file"
+    assert live(provisioned, app)["version"] == app.tag(2)
+    assert_load(load, [app.tag(2)])
+
+    result, load = under_load(provisioned, app, "deploy", new)
+    assert_succeeded(result, "deploy", app)
+    assert re.search(r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:",
+                     result.stdout), result.stdout[-4000:]
+    assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(1), "gamma")
+    assert_load(load, [app.tag(2), app.tag(1)])

@@ -145,6 +145,10 @@ def test_rollback_returns_to_the_previous_release_under_load(live_1_0_0):
 
 
 def test_switch_flips_to_the_other_colour_and_back(live_1_0_0):
+    # 1.0.0 live and 1.1.0 warm in the other colour, whatever ran before (a warm flip when they already are).
+    for tag in ("1.1.0", "1.0.0"):
+        result = deploy(live_1_0_0, tag)
+        assert result.returncode == 0, result.stdout[-3000:]
     for expected in (["1.0.0", "1.1.0"], ["1.1.0", "1.0.0"]):
         result, load = under_load(live_1_0_0, "playbooks/switch.yml")
         assert result.returncode == 0, result.stdout[-3000:]
