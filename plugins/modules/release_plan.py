@@ -19,8 +19,9 @@ description:
   - For O(kind=rollback), the target is O(target) or the previous good release (the newest succeeded
     one before the live one whose checksum differs); its spec and env come from its release directory.
   - For O(kind=switch), the target is the release the idle colour runs.
-  - RV(warm) is true when the idle colour already runs exactly the target release, which then only has
-    to be gated and switched to.
+  - RV(warm) is true when the idle colour already runs exactly the target release and that release
+    went live before (a succeeded record names it), so it only has to answer its gate once and be
+    switched to. Containers left by a run that was killed before its switch are not warm.
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -119,7 +120,9 @@ differences:
   elements: str
   sample: ["memory of web: none -> 256m", "env file of web: 1 key changed (SECRET_KEY)"]
 warm:
-  description: Whether the idle colour already runs exactly the target release (no render, pull or start needed).
+  description: >-
+    Whether the idle colour already runs exactly the target release and it went live before (no render,
+    pull or start needed; one good answer passes its gate).
   returned: always
   type: bool
 spec:
@@ -198,6 +201,12 @@ def colour_release(containers: dict, spec: dict | None) -> str:
     return ids.pop() if len(ids) == 1 else ""
 
 
+def went_live(records: list[dict], rendered: str) -> bool:
+    """Whether the release rendered in `rendered` passed its gate and went live once (a succeeded record
+    names it). Containers a killed run started never did: they get the full gate, not the warm one."""
+    return any(r.get("status") == "succeeded" and rendered_of(r) == rendered for r in records)
+
+
 def pick_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,
                 idle_containers: dict) -> tuple[dict | None, str]:
     """The record to return to for rollback/switch, or (None, why not)."""
@@ -247,7 +256,7 @@ def main() -> None:
         if stopped:
             differences.append(f"colour {live_colour}: {', '.join(stopped)} not running")
         warm = colour_release(idle, spec)
-        warm = warm if warm and same_release(root, warm, spec, digests, key) else ""
+        warm = warm if warm and went_live(records, warm) and same_release(root, warm, spec, digests, key) else ""
         result.update(spec=spec, differences=differences, noop=not differences, warm=bool(warm), rendered=warm,
                       checksums=rendered_release(root, warm)[2] if warm else {})
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -110,6 +111,24 @@ def under_load(provisioned, app: App, name: str, variables: dict
     return result, load
 
 
+def killed_under_load(provisioned, app: App, variables: dict, at: str, after: float
+                      ) -> tuple[bool, LoadGenerator]:
+    """Start a deploy under load and SIGKILL it `after` seconds into the task named `at`; (whether it
+    got there, the load)."""
+    with app_load(provisioned, app) as load:
+        time.sleep(2)
+        reached = kill_when(start_playbook(provisioned, "deploy", variables), at, after)
+        time.sleep(3)
+    print(f"\n{app.name} deploy killed {after} s into {at!r}: {load.summary()}")
+    return reached, load
+
+
+def broke_a_dead_lock(output: str) -> bool:
+    """Whether a run's output shows it broke the lock of a run that died on this controller."""
+    return re.search(r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:",
+                     output) is not None
+
+
 def assert_load(load: LoadGenerator, versions: list[str] | None = None) -> None:
     """No failed request, the versions clients saw (when given), and enough load to mean it
     (checked last: a slow machine must not hide what the release layer did)."""
@@ -154,6 +173,26 @@ def fingerprint() -> str:
         "find /opt -type f -exec sha256sum {} + | sort; "
         "python3 -c 'import json, urllib.request; raw = json.load(urllib.request.urlopen("
         "\"http://127.0.0.1:8082/api/rawdata\", timeout=5)); print(json.dumps(raw, sort_keys=True))'").stdout
+
+
+class RegistryOutage:
+    """Inside the block the droplet cannot reach the registry (its own firewall resets every connection
+    to it); the controller still can, so a deploy pins its images and fails at the droplet's pull."""
+
+    def __enter__(self) -> RegistryOutage:
+        address = on_droplet(f"getent hosts {REGISTRY}").stdout.split()[0]
+        self._rule = f"OUTPUT -p tcp -d {address} -j REJECT --reject-with tcp-reset"
+        on_droplet(f"iptables -I {self._rule}")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        on_droplet(f"iptables -D {self._rule}")
+
+
+def app_containers(app: App) -> list[str]:
+    """Every container of `app` on the droplet (both colours): name, id and state, one string each."""
+    out = on_droplet(f"docker ps -a --filter name=^{app.name}- --format '{{{{.Names}}}} {{{{.ID}}}} {{{{.State}}}}'")
+    return sorted(out.stdout.splitlines())
 
 
 class LockWatch:

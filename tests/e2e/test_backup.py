@@ -160,11 +160,16 @@ def vars_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def offsite(s3_server) -> str:
-    return json.dumps({"pg_backup_offsite": True, "pg_backup_offsite_provider": "Other",
-                       "pg_backup_offsite_region": "us-east-1",
-                       "pg_backup_offsite_endpoint": s3_server["endpoint"], "pg_backup_offsite_bucket": BUCKET,
-                       "pg_backup_offsite_access_key": ACCESS_KEY, "pg_backup_offsite_secret_key": SECRET_KEY})
+def offsite(s3_server, tmp_path_factory) -> str:
+    """The offsite settings as an `-e` argument: a root-only vars file, so the bucket's secret key is
+    never on a command line."""
+    path = tmp_path_factory.mktemp("offsite") / "offsite.yml"
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump({
+        "pg_backup_offsite": True, "pg_backup_offsite_provider": "Other", "pg_backup_offsite_region": "us-east-1",
+        "pg_backup_offsite_endpoint": s3_server["endpoint"], "pg_backup_offsite_bucket": BUCKET,
+        "pg_backup_offsite_access_key": ACCESS_KEY, "pg_backup_offsite_secret_key": SECRET_KEY}))
+    return f"@{path}"
 
 
 @pytest.fixture(scope="module")

@@ -1,35 +1,35 @@
 """berth's promises for ordinary apps (issue #9), each lab test app as its own berth app on this
 process's droplet, under HTTPS load through Traefik (>= 100 requests/s, TLS with SNI, plus long
 requests always in flight): a new release, a no-op, rollback, switch, an env change and its
-rollback, a release that never becomes healthy, one that fails only its public check, a typo in
-berth_domain, and a deploy killed while its new colour warms up. Every one drops no request and
-leaves the expected release live.
+rollback, a registry outage at the droplet's pull, a release that never becomes healthy, one that
+fails only its public check, a typo in berth_domain, and a deploy killed while its new colour warms
+up or after its switch. Every one drops no request and leaves the expected release live.
 
 The tests of one app run in order (each starts from where the previous one left the app);
 split the apps over droplets with -k, e.g. `-k "warm or lean"` and `-k stubborn`."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 from lab_droplets import DROPLET, on_droplet
-from labtools import failed_task, recap
+from labtools import REGISTRY, failed_task, recap
 from release_checks import (
     App,
     LockWatch,
-    app_load,
+    RegistryOutage,
+    app_containers,
     assert_load,
+    broke_a_dead_lock,
     env_in_container,
     fingerprint,
-    kill_when,
+    killed_under_load,
     live,
     playbook,
     releases,
     routing,
     stack,
-    start_playbook,
     under_load,
 )
 
@@ -135,6 +135,28 @@ def test_rollback_restores_the_previous_env(provisioned, app):
     assert_load(load, [app.tag(2)])
 
 
+def test_a_registry_outage_at_the_pull_changes_nothing_and_keeps_the_warm_colour(provisioned, app):
+    """The droplet loses the registry mid-deploy (after the controller pinned the image): the deploy
+    fails at its pull, users keep the live release, and both colours keep running what they ran, so
+    a rollback is still a warm flip."""
+    ensure_live(provisioned, app, app.tag(2))
+    absent = f"{REGISTRY}/berth/sample-app"  # an image no test pulls onto this droplet
+    on_droplet(f"docker image rm $(docker image ls -q {absent}) 2>/dev/null || true")
+    assert on_droplet(f"docker image ls -q {absent}").stdout.strip() == "", f"{absent} is on the droplet"
+    routes, containers = routing(app), app_containers(app)
+    assert sum(c.endswith(" running") for c in containers) >= 2, f"no warm colour to keep: {containers}"
+    with RegistryOutage():
+        result, load = under_load(provisioned, app, "deploy", stack(app, "unused", web={"image": f"{absent}:1.1.0"}))
+    assert result.returncode != 0
+    failed = releases(app)[0]
+    assert failed["status"] == "failed" and failed["step"] == "pull", failed
+    assert routing(app) == routes, "the failed deploy changed the routing file"
+    assert app_containers(app) == containers, "the failed pull changed a colour's containers"
+    assert on_droplet(f"test ! -e /opt/{app.name}/releases/.deploy.lock", check=False).returncode == 0
+    assert live(provisioned, app)["version"] == app.tag(2)
+    assert_load(load, [app.tag(2)])
+
+
 def test_a_release_that_never_becomes_healthy_fails_at_the_gate(provisioned, app):
     ensure_live(provisioned, app, app.tag(2))
     routes = routing(app)
@@ -184,16 +206,13 @@ def test_a_malformed_domain_is_refused_before_any_change(provisioned, app):
 
 def test_a_deploy_killed_at_its_gate_leaves_the_live_release_and_the_next_one_succeeds(provisioned, app):
     """SIGKILL to the whole ansible-playbook while the new colour warms up behind its gate: users keep
-    the live release, the dead run's lock stays, and the next deploy breaks it and goes live."""
+    the live release, the dead run's lock stays, and the next deploy breaks it and goes live (with the
+    full gate: the containers the dead run started never passed one)."""
     ensure_live(provisioned, app, app.tag(2))
     routes = routing(app)
     new = stack(app, app.tag(1), echo="gamma")
-    with LockWatch(app) as lock, app_load(provisioned, app) as load:
-        time.sleep(2)
-        killed = start_playbook(provisioned, "deploy", new)
-        reached = kill_when(killed, "Gate | Gate through its private routes", after=2)
-        time.sleep(3)
-    print(f"\n{app.name} killed deploy: {load.summary()}")
+    with LockWatch(app) as lock:
+        reached, load = killed_under_load(provisioned, app, new, "Gate | Gate through its private routes", after=2)
     assert reached, "the deploy never reached its gate"
     assert lock.seen and on_droplet(f"test -e {lock.path}", check=False).returncode == 0
     assert routing(app) == routes, "the killed deploy changed the routing file"
@@ -201,8 +220,26 @@ def test_a_deploy_killed_at_its_gate_leaves_the_live_release_and_the_next_one_su
     assert_load(load, [app.tag(2)])
 
     result, load = under_load(provisioned, app, "deploy", new)
-    assert_succeeded(result, "deploy", app)
-    assert re.search(r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:",
-                     result.stdout), result.stdout[-4000:]
+    record = assert_succeeded(result, "deploy", app)
+    assert broke_a_dead_lock(result.stdout) and not record["warm"], result.stdout[-4000:]
     assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(1), "gamma")
     assert_load(load, [app.tag(2), app.tag(1)])
+
+
+def test_a_deploy_killed_after_its_switch_leaves_one_release_live_and_the_next_deploy_records_it(provisioned, app):
+    """SIGKILL while the public check of a switched release runs: the switch already happened, so the
+    new release serves (one flip, nothing dropped); the next deploy breaks the dead run's lock and
+    ends with that release live and recorded."""
+    ensure_live(provisioned, app, app.tag(1), echo="gamma")
+    new = stack(app, app.tag(2), echo="delta")
+    reached, load = killed_under_load(provisioned, app, new, "Confirm | Confirm through the public entrypoint",
+                                      after=0.5)
+    assert reached, "the deploy never reached its confirm step"
+    assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(2), "delta")
+    assert_load(load, [app.tag(1), app.tag(2)])
+
+    result, load = under_load(provisioned, app, "deploy", new)
+    assert_succeeded(result, "deploy", app)
+    assert broke_a_dead_lock(result.stdout), result.stdout[-4000:]
+    assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(2), "delta")
+    assert_load(load, [app.tag(2)])
