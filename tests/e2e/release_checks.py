@@ -104,9 +104,9 @@ def app_load(provisioned, app: App) -> LoadGenerator:
 def under_load(provisioned, app: App, name: str, variables: dict
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
     with app_load(provisioned, app) as load:
-        time.sleep(2)
+        time.sleep(1)
         result = playbook(provisioned, name, variables)
-        time.sleep(3)  # the long requests started before the end finish
+        time.sleep(1.5)  # users go on after the run; leaving the block waits for the long requests in flight
     print(f"\n{app.name} {name}: {load.summary()}")
     return result, load
 
@@ -118,7 +118,7 @@ def killed_under_load(provisioned, app: App, variables: dict, at: str, after: fl
     with app_load(provisioned, app) as load:
         time.sleep(2)
         reached = kill_when(start_playbook(provisioned, "deploy", variables), at, after)
-        time.sleep(3)
+        time.sleep(3)  # whatever the dead run left behind goes on serving
     print(f"\n{app.name} deploy killed {after} s into {at!r}: {load.summary()}")
     return reached, load
 

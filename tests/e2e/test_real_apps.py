@@ -6,7 +6,8 @@ fails only its public check, a typo in berth_domain, and a deploy killed while i
 up or after its switch. Every one drops no request and leaves the expected release live.
 
 The tests of one app run in order (each starts from where the previous one left the app);
-split the apps over droplets with -k, e.g. `-k "warm or lean"` and `-k stubborn`."""
+split the apps over droplets with -k, e.g. `-k "warm or lean"` and `-k stubborn` (so no test name may
+contain an app's name)."""
 
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def test_rollback_restores_the_previous_env(provisioned, app):
     assert_load(load, [app.tag(2)])
 
 
-def test_a_registry_outage_at_the_pull_changes_nothing_and_keeps_the_warm_colour(provisioned, app):
+def test_a_registry_outage_at_the_pull_changes_nothing_and_keeps_the_standby(provisioned, app):
     """The droplet loses the registry mid-deploy (after the controller pinned the image): the deploy
     fails at its pull, users keep the live release, and both colours keep running what they ran, so
     a rollback is still a warm flip."""
@@ -144,7 +145,7 @@ def test_a_registry_outage_at_the_pull_changes_nothing_and_keeps_the_warm_colour
     on_droplet(f"docker image rm $(docker image ls -q {absent}) 2>/dev/null || true")
     assert on_droplet(f"docker image ls -q {absent}").stdout.strip() == "", f"{absent} is on the droplet"
     routes, containers = routing(app), app_containers(app)
-    assert sum(c.endswith(" running") for c in containers) >= 2, f"no warm colour to keep: {containers}"
+    assert sum(c.endswith(" running") for c in containers) >= 2, f"no standby colour to keep: {containers}"
     with RegistryOutage():
         result, load = under_load(provisioned, app, "deploy", stack(app, "unused", web={"image": f"{absent}:1.1.0"}))
     assert result.returncode != 0
