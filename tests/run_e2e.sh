@@ -8,17 +8,16 @@ logs=.lab/e2e-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.failed
 
-# name|droplet|pytest arguments (shell words). Long groups first, so the last to start are short, and
-# at most two of the groups that keep an HTTPS load generator busy run at once at the start (clean-clone
-# run, 2 cores: changes 730-860 s, apps 540-640 s, core 510 s, backup 360-500 s, release 360-400 s,
-# infra-lab 140 s).
+# name|droplet|pytest arguments (shell words). Long groups first, so the last to start are short (clean
+# clone, 2 cores, 3 at a time: apps warm + lean 1290 s, changes 1110 s, apps stubborn + inputs 850 s,
+# core 750 s, release 600 s, backup 550 s, infra-lab 205 s).
 groups=(
   "changes|droplet-3|tests/e2e/test_every_change.py"
   "core|droplet-1|tests/integration tests/e2e/test_demo_deploy.py tests/e2e/test_provision.py tests/e2e/test_fresh_droplet.py"
   "apps-warm-lean|droplet-4|tests/e2e/test_real_apps.py -k 'warm or lean'"
-  "backup|droplet-6|tests/e2e/test_backup.py"
   "apps-stubborn-inputs|droplet-5|tests/e2e/test_real_apps.py tests/e2e/test_bad_input.py -k 'stubborn or bad_input'"
   "release|droplet-2|tests/e2e/test_release.py"
+  "backup|droplet-6|tests/e2e/test_backup.py"
   "infra-lab|cloud-1|tests/e2e/test_infra_lab.py"
 )
 
