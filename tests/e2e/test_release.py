@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import time
 
@@ -15,6 +13,7 @@ import pytest
 from edge import MIN_RATE, LoadGenerator, get
 from lab_droplets import DROPLET, on_droplet
 from labtools import ROOT, recap, run_playbook
+from release_checks import broke_a_dead_lock, kill_when, start_playbook
 
 APP = "registry.berth.test/berth/sample-app"
 # Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
@@ -193,25 +192,16 @@ def test_a_second_deploy_at_the_same_time_is_refused_naming_the_holder(live_1_0_
 
 
 def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeeds(live_1_0_0):
-    killed = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml",
-                               *playbook_args(live_1_0_0, stack("1.1.0"))],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **ENV), start_new_session=True)
+    killed = start_playbook(live_1_0_0, "deploy", stack("1.1.0"))
     with LoadGenerator(live_1_0_0.address) as load:
-        for line in killed.stdout:
-            if "Gate | Gate through its private routes" in line:
-                break
-        os.killpg(killed.pid, signal.SIGKILL)
-        killed.wait()
+        assert kill_when(killed, "Gate | Gate through its private routes"), "the deploy never reached its gate"
         time.sleep(3)
     assert load.failures == [] and load.versions() == ["1.0.0"], load.summary()
     assert on_droplet("test -f /opt/sample/releases/.deploy.lock", check=False).returncode == 0
 
     result = deploy(live_1_0_0, "1.1.0")
     assert result.returncode == 0, result.stdout[-3000:]
-    broke = r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:"
-    assert re.search(broke, result.stdout), \
-        result.stdout[-3000:]
+    assert broke_a_dead_lock(result.stdout), result.stdout[-3000:]
     assert live_version(live_1_0_0) == "1.1.0"
 
 
