@@ -1,6 +1,7 @@
-"""The main job end to end on a provisioned lab droplet, through real Traefik, under load:
-deploy, failed deploys (gate, hook, bad tag, bad credentials), rollback, switch, the deploy lock,
-a deploy killed mid-way, and status."""
+"""The main job end to end with the sample app on a provisioned lab droplet, through real Traefik,
+under load: deploy, failed deploys (hook, a tag that does not exist, bad credentials), switch and
+back, a failed gate (status 500), hooks once per release, the deploy lock, and status. Rollback and
+kills run with the test apps in test_real_apps.py; malformed inputs in test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import subprocess
 import time
 
 import pytest
-from edge import MIN_RATE, LoadGenerator, get
+from edge import STILL_RATE, LoadGenerator, get
 from lab_droplets import DROPLET, on_droplet
-from labtools import ROOT, recap, run_playbook
-from release_checks import broke_a_dead_lock, kill_when, start_playbook
+from labtools import ROOT, failed_task, recap, run_playbook
 
 APP = "registry.berth.test/berth/sample-app"
 # Results as one-line JSON, so a message is matched whole (the YAML format wraps long lines).
@@ -34,14 +34,17 @@ def deploy(provisioned, tag: str, extra: dict | None = None) -> subprocess.Compl
     return run_playbook("playbooks/deploy.yml", *playbook_args(provisioned, {**stack(tag), **(extra or {})}), env=ENV)
 
 
-def under_load(provisioned, playbook: str, extra: dict | None = None
+def under_load(provisioned, playbook: str, extra: dict | None = None, **load_options: float
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
-    with LoadGenerator(provisioned.address) as load:
-        time.sleep(2)
+    with LoadGenerator(provisioned.address, **load_options) as load, load.window_of():
         result = run_playbook(playbook, *playbook_args(provisioned, extra), env=ENV)
-        time.sleep(2)
-    assert load.rate_achieved >= MIN_RATE, load.summary()
+    print(f"\n{playbook}: {load.summary()}")
     return result, load
+
+
+def assert_load(load: LoadGenerator, versions: list[str]) -> None:
+    problems = load.problems(versions)
+    assert not problems, "; ".join(problems) + "\n" + load.summary()
 
 
 def releases() -> list[dict]:
@@ -75,21 +78,19 @@ def live_1_0_0(provisioned):
 def test_deploy_under_load_drops_nothing_and_switches_once(live_1_0_0):
     result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("1.1.0"))
     assert result.returncode == 0, result.stdout[-3000:]
-    assert load.failures == [], load.summary()
-    assert load.versions() == ["1.0.0", "1.1.0"], load.summary()
+    assert_load(load, ["1.0.0", "1.1.0"])
     latest = releases()[0]
     assert latest["status"] == "succeeded" and latest["kind"] == "deploy"
     assert latest["digests"]["web"].startswith(f"{APP}@sha256:")
-    print(f"\ndeploy 1.0.0 -> 1.1.0 under load: {load.summary()}")
 
 
 def test_broken_release_fails_at_the_gate_and_traffic_stays(live_1_0_0):
-    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("broken"))
+    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", stack("broken"), rate=STILL_RATE)
     assert result.returncode != 0
     assert "failed at step 'gate'" in result.stdout and "health gate failed for web" in result.stdout, \
         result.stdout[-3000:]
     assert "status 500" in result.stdout
-    assert load.failures == [] and load.versions() == ["1.1.0"], load.summary()
+    assert_load(load, ["1.1.0"])
     failed = releases()[0]
     assert failed["status"] == "failed" and failed["step"] == "gate", failed
     leftover = on_droplet(f"docker ps -aq --filter label=com.docker.compose.project=sample-{failed['colour']}").stdout
@@ -109,38 +110,22 @@ def test_wrong_registry_credentials_change_nothing_and_stay_secret(live_1_0_0):
     before = fingerprint()
     result = deploy(live_1_0_0, "1.1.0", {"berth_registry_password": "wrong-Secret-4711"})
     assert result.returncode != 0
+    # Refused by the controller's pinning, for this reason: the registry's token server said no.
+    assert failed_task(result.stdout).startswith("berth.ops.release : Spec |"), result.stdout[-3000:]
+    assert "the token server of registry.berth.test refused user" in result.stdout, result.stdout[-3000:]
     assert recap(result.stdout)[DROPLET]["changed"] == 0
     assert "wrong-Secret-4711" not in result.stdout + result.stderr
-    assert fingerprint() == before
-
-
-def test_a_malformed_stack_variable_fails_validation_before_any_change(live_1_0_0):
-    before = fingerprint()
-    result = deploy(live_1_0_0, "1.1.0", stack("1.1.0", port="eighty"))
-    assert result.returncode != 0
-    assert "berth_services.web.port: 'eighty' is not a port (1-65535)" in result.stdout, result.stdout[-3000:]
-    assert recap(result.stdout)[DROPLET]["changed"] == 0
     assert fingerprint() == before
 
 
 def test_a_failing_migration_hook_aborts_before_the_switch(live_1_0_0):
     hooks = {"berth_hooks": [{"name": "migrate", "service": "web",
                               "command": ["python3", "/app/app.py", "migrate", "--fail"]}]}
-    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", {**stack("1.0.0"), **hooks})
+    result, load = under_load(live_1_0_0, "playbooks/deploy.yml", {**stack("1.0.0"), **hooks}, rate=STILL_RATE)
     assert result.returncode != 0
     assert "failed at step 'hook migrate'" in result.stdout, result.stdout[-3000:]
-    assert load.failures == [] and load.versions() == ["1.1.0"], load.summary()
+    assert_load(load, ["1.1.0"])
     assert releases()[0]["step"] == "hook migrate"
-
-
-def test_rollback_returns_to_the_previous_release_under_load(live_1_0_0):
-    result, load = under_load(live_1_0_0, "playbooks/rollback.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load.failures == [], load.summary()
-    assert load.versions() == ["1.1.0", "1.0.0"], load.summary()
-    latest = releases()[0]
-    assert latest["kind"] == "rollback" and latest["status"] == "succeeded"
-    print(f"\nrollback 1.1.0 -> 1.0.0 under load: {load.summary()}")
 
 
 def test_switch_flips_to_the_other_colour_and_back(live_1_0_0):
@@ -151,7 +136,7 @@ def test_switch_flips_to_the_other_colour_and_back(live_1_0_0):
     for expected in (["1.0.0", "1.1.0"], ["1.1.0", "1.0.0"]):
         result, load = under_load(live_1_0_0, "playbooks/switch.yml")
         assert result.returncode == 0, result.stdout[-3000:]
-        assert load.failures == [] and load.versions() == expected, load.summary()
+        assert_load(load, expected)
     assert [r["kind"] for r in releases()[:2]] == ["switch", "switch"]
 
 
@@ -189,20 +174,6 @@ def test_a_second_deploy_at_the_same_time_is_refused_naming_the_holder(live_1_0_
     assert f"pid {first.pid}" in second.stdout and "is held by" in second.stdout, second.stdout[-3000:]
     assert first.returncode == 0, output[-3000:]
     assert live_version(live_1_0_0) == "1.0.0"
-
-
-def test_a_deploy_killed_mid_way_leaves_the_old_release_and_the_next_one_succeeds(live_1_0_0):
-    killed = start_playbook(live_1_0_0, "deploy", stack("1.1.0"))
-    with LoadGenerator(live_1_0_0.address) as load:
-        assert kill_when(killed, "Gate | Gate through its private routes"), "the deploy never reached its gate"
-        time.sleep(3)
-    assert load.failures == [] and load.versions() == ["1.0.0"], load.summary()
-    assert on_droplet("test -f /opt/sample/releases/.deploy.lock", check=False).returncode == 0
-
-    result = deploy(live_1_0_0, "1.1.0")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert broke_a_dead_lock(result.stdout), result.stdout[-3000:]
-    assert live_version(live_1_0_0) == "1.1.0"
 
 
 def test_status_reports_the_live_release(live_1_0_0):

@@ -39,3 +39,40 @@ def test_a_long_request_that_fails_is_a_failure():
     load = answered((0, 0.01, "1.0.0"))
     load.answers.append(Answer(0.5, None, None, "RemoteDisconnected", 1.0, "/slow?ms=2500"))
     assert [a.path for a in load.failures] == ["/slow?ms=2500"]
+
+
+def timed(window: tuple[float, float], *answers: tuple[float, float, str]) -> LoadGenerator:
+    load = answered(*answers)
+    load.window, load.began, load.ended, load.rate = window, 0.0, 1.0, 1
+    return load
+
+
+def test_a_request_held_at_the_switch_is_too_slow():
+    """A freeze of all traffic (one answer 1.5 s late while the baseline was 0.1 s) fails; 0.9 s late passes."""
+    before = [(0.0, 0.1, "1.0.0"), (0.2, 0.25, "1.0.0")]
+    assert timed((1, 5), *before, (2.0, 3.0, "1.1.0")).problems() == []
+    late = timed((1, 5), *before, (2.0, 3.6, "1.1.0")).problems()
+    assert len(late) == 1 and "took 1600 ms (limit 1100 ms)" in late[0], late
+
+
+def test_a_long_request_may_take_its_own_length_plus_the_baseline():
+    load = timed((1, 5), (0.0, 0.1, "1.0.0"))
+    load.answers.append(Answer(2.0, 200, "1.0.0", ended=5.5, path="/slow?ms=2500"))
+    assert load.problems() == []
+    load.answers.append(Answer(2.0, 200, "1.0.0", ended=6.0, path="/slow?ms=2500"))
+    assert "took 4000 ms (limit 3600 ms)" in load.problems()[0]
+
+
+def test_a_dead_worker_a_low_rate_and_a_wrong_version_each_fail():
+    load = timed((1, 5), (0.0, 0.1, "1.0.0"))
+    load.crashed.append("Traceback: boom")
+    load.rate = 100  # one answer a second is under 40 % of 100/s
+    problems = load.problems(["1.1.0"])
+    assert [p.split(" ")[0:3] for p in problems] == [["a", "load", "worker"], ["versions", "['1.0.0'],", "expected"],
+                                                     ["the", "generator", "reached"]], problems
+
+
+def test_a_worker_that_raises_is_recorded_not_lost():
+    load = LoadGenerator("192.0.2.1", workers=1)
+    load._guarded(lambda: 1 / 0)
+    assert len(load.crashed) == 1 and "ZeroDivisionError" in load.crashed[0]
