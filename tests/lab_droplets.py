@@ -60,6 +60,11 @@ def use_droplet_inventory() -> None:
     os.environ["ANSIBLE_INVENTORY"] = str(INVENTORY)
 
 
+def use_address(address: str) -> str:
+    """This process's droplet now answers at `address` (e.g. a clone of the base snapshot)."""
+    return _inventory_for(DROPLET, address)
+
+
 def create_droplet(name: str = DROPLET, fresh: bool = True) -> str:
     """(Re)create the droplet and write its inventory; returns its address."""
     if fresh:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from edge import LoadGenerator, get, wait_for_version
+from edge import STILL_RATE, LoadGenerator, get, wait_for_version
 from lab_droplets import (
     DROPLET,
     INVENTORY,
@@ -290,12 +290,11 @@ def test_round_trip_under_load_shows_maintenance_then_the_app(stack):
          "WHERE contract IS NOT NULL; ALTER SEQUENCE invoice_no RESTART 1;")
     assert checksums() != expected
     address = stack["provisioned"].address
-    with LoadGenerator(address, rate=40, workers=4, maintenance_ok=True) as load:
-        time.sleep(1)
+    with LoadGenerator(address, rate=STILL_RATE, workers=4, maintenance_ok=True) as load, load.window_of():
         result = playbook(stack, "restore.yml", "-e", "berth_restore_confirm=sample")
-        time.sleep(3)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert load.failures == [], load.summary()
+    problems = load.problems()  # no failure, no slow answer (maintenance answers count apart), a steady rate
+    assert not problems, "; ".join(problems) + "\n" + load.summary()
     assert len(load.maintenance) > 0, load.summary()
     # Users saw the app, then only maintenance answers, then the app again. Requests in flight at a
     # change overlap (several workers, some on a fresh TLS handshake), so an app answer counts against

@@ -1,0 +1,106 @@
+"""The provisioned base droplet: one droplet is provisioned from scratch per run (test_provision.py's
+group, with its -vvv run and its rerun), and a snapshot of it (the droplet's image and its Docker
+volume) lets every other e2e group start from a provisioned host in seconds instead of minutes.
+
+The snapshot is named by the recipe hash of everything provisioning reads: the droplet image, the
+host roles, provision.yml, the lab inventory's variables and the lab network's gateway (the firewall
+lets the controller in through it). A change to any of them makes a new key, and groups never start
+from a stale host. Each clone still runs provision.yml once, with the snapshot's own variables, and
+asserts that it stops after one read (conftest.py).
+
+`python tests/base_snapshot.py mark` (the suite runner's first step) writes READY when a snapshot of
+the current key exists and removes it otherwise, so the groups that start from the base wait for it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_STATE = ROOT / ".lab"
+BASE = LAB_STATE / "base"
+READY = BASE / "ready"  # JSON {key, image, volume, vars}: the snapshot groups start from
+NETWORK = "berth-lab"
+INPUTS = ("roles", "playbooks/provision.yml", "inventory/lab/group_vars", "tests/base_snapshot.py",
+          "tests/e2e/conftest.py")
+
+
+def _sh(*args: str) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, check=True, timeout=600).stdout.strip()
+
+
+def _lab(*args: str) -> str:
+    return _sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args)
+
+
+def _files() -> list[Path]:
+    found: list[Path] = []
+    for name in INPUTS:
+        path = ROOT / name
+        found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return found
+
+
+def key() -> str:
+    """The recipe hash of a provisioned droplet (see the module's docstring)."""
+    digest = hashlib.sha256()
+    images = json.loads((LAB_STATE / "images.json").read_text())
+    gateway = _sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK)
+    digest.update(f"{images['droplet']}\n{gateway}\n".encode())
+    for path in _files():
+        digest.update(f"{path.relative_to(ROOT)}\n".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ready() -> dict | None:
+    """The snapshot of the current key, when one exists."""
+    if not READY.exists():
+        return None
+    snapshot = json.loads(READY.read_text())
+    if snapshot.get("key") != key() or not Path(snapshot["vars"]).exists():
+        return None
+    there = subprocess.run(["docker", "image", "inspect", snapshot["image"]], capture_output=True, check=False)
+    return snapshot if there.returncode == 0 else None
+
+
+def take(droplet: str, vars_file: str) -> dict:
+    """Snapshot a droplet that was just provisioned with `vars_file` (it restarts: ask for its address
+    again) and mark it ready for the other groups."""
+    current = key()
+    BASE.mkdir(parents=True, exist_ok=True)
+    made = json.loads(_lab("droplet", "snapshot", droplet, f"berth-lab/provisioned:{current}",
+                           f"berth-lab-provisioned-{current}"))
+    kept = BASE / f"vars-{current}.yml"
+    shutil.copyfile(vars_file, kept)
+    kept.chmod(0o600)
+    snapshot = {"key": current, "image": made["image"], "volume": made["volume"], "vars": str(kept)}
+    tmp = READY.with_suffix(".tmp")
+    tmp.write_text(json.dumps(snapshot))
+    tmp.rename(READY)
+    return snapshot
+
+
+def clone(droplet: str, snapshot: dict) -> str:
+    """A new droplet started from the snapshot; returns its address."""
+    _lab("droplet", "destroy", droplet)
+    made = json.loads(_lab("droplet", "create", droplet, "--image", snapshot["image"],
+                           "--docker-volume-from", snapshot["volume"]))
+    return str(made["address"])
+
+
+def mark() -> None:
+    if ready() is None:
+        READY.unlink(missing_ok=True)
+        print("base snapshot: none for this recipe; the provision group makes it")
+    else:
+        print(f"base snapshot: {json.loads(READY.read_text())['image']} is current")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["mark"]:
+        sys.exit("usage: base_snapshot.py mark")
+    mark()
