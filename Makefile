@@ -7,9 +7,8 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 DROPLETS ?= 1
-SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup lab lab-down demo test lint unit molecule e2e bench build clean next oldest
+.PHONY: setup lab lab-down demo test lint unit suite molecule e2e bench build clean next oldest mutants
 
 setup:
 	@bash scripts/setup-system.sh
@@ -42,20 +41,33 @@ lint: setup
 	ansible-lint --profile production
 	$(PY) tests/sanity/check_docs.py
 
+# The junit xml proves each skip is one tests/skips.yml allows (with its reason).
 unit: setup
-	pytest -q tests/unit
+	rm -f .lab/unit.xml
+	pytest -q tests/unit --junitxml=.lab/unit.xml
+	$(PY) tests/runner.py --check-skips .lab/unit.xml
 
-# Scenarios are independent (one droplet each): MOLECULE_JOBS run at a time.
-MOLECULE_JOBS ?= 3
+# The Molecule scenarios and the pytest groups of tests/groups.py in one job pool, SUITE_JOBS at a
+# time, each on a droplet of its own; a group passes only on proof (tests/runner.py). SUITE_ARGS adds
+# runner options, e.g. SUITE_ARGS="--only core"; molecule and e2e are its two halves.
+SUITE_JOBS ?= 3
+SUITE_ARGS ?=
+suite: lab
+	$(PY) tests/runner.py --jobs $(SUITE_JOBS) $(SUITE_ARGS)
+
 molecule: lab
-	MOLECULE_JOBS=$(MOLECULE_JOBS) tests/run_molecule.sh $(SCENARIOS)
+	$(PY) tests/runner.py --jobs $(SUITE_JOBS) --kind molecule $(SUITE_ARGS)
 
-# Independent groups (one droplet each): E2E_JOBS run at a time.
-E2E_JOBS ?= 3
 e2e: lab
-	E2E_JOBS=$(E2E_JOBS) tests/run_e2e.sh
+	$(PY) tests/runner.py --jobs $(SUITE_JOBS) --kind pytest $(SUITE_ARGS)
 
-test: lint unit molecule e2e
+# What CI runs; the time of each phase at the end (the suite prints its groups' times itself).
+test:
+	@set -e; t0=$$(date +%s); \
+	$(MAKE) --no-print-directory lint; t1=$$(date +%s); \
+	$(MAKE) --no-print-directory unit; t2=$$(date +%s); \
+	$(MAKE) --no-print-directory suite; t3=$$(date +%s); \
+	echo "test: lint $$((t1 - t0)) s, unit $$((t2 - t1)) s, lab + suite $$((t3 - t2)) s, total $$((t3 - t0)) s"
 
 bench: lab
 	$(PY) bench/run.py
@@ -95,3 +107,11 @@ oldest: .venv-oldest/.installed .collections/ansible_collections/berth/ops
 	$(OLDEST)/ansible --version | head -1
 	PATH=$(OLDEST):$$PATH $(OLDEST)/python tests/sanity/check_docs.py
 	PATH=$(OLDEST):$$PATH $(OLDEST)/pytest -q -p no:cacheprovider tests/unit
+
+# Mutation check, not part of `make test`: each mutant of tests/mutants.yml (a small fault in berth's
+# own code, applied alone and then put back byte for byte) must make its tests fail, or this fails.
+# MUTANTS adds options: MUTANTS=--unit-only or MUTANTS=--list need no lab; MUTANTS="--only gate-skipped".
+# e2e mutants start from the base snapshot of the last suite run (one of roles/ provisions from scratch).
+MUTANTS ?=
+mutants: $(if $(filter --unit-only --list,$(MUTANTS)),setup,lab)
+	BERTH_BASE=clone $(PY) scripts/mutants.py $(MUTANTS)

@@ -2,13 +2,32 @@
 """berth's lab: droplet-like hosts, a GHCR-like registry and the images they need, on one machine.
 
     lab.py up [--droplets N]       engine, images, registry + token server, droplets, inventory
-    lab.py down                    remove the lab's containers, volumes and network (keeps images)
-    lab.py droplet create NAME     start one droplet; prints its SSH coordinates as JSON
+    lab.py down                    remove the lab's containers, volumes and network (keeps images
+                                   and snapshots)
+    lab.py droplet create NAME [--image REF] [--docker-volume-from VOLUME]
+                                   start one droplet; prints its SSH coordinates as JSON
+        --image REF                what it boots: a key of .lab/images.json (`droplet`, the default: a
+                                   fresh droplet; `droplet-docker`: the same with Debian's docker.io and
+                                   docker-compose installed, as berth.ops.docker installs them with
+                                   docker_source: distro) or any local image (e.g. a snapshot's IMAGE_TAG)
+        --docker-volume-from VOLUME
+                                   seed its /var/lib/docker (volume berth-NAME-docker) with a copy of
+                                   VOLUME (e.g. a snapshot's VOLUME) before it first starts
+    lab.py droplet address NAME    print its current address as JSON
     lab.py droplet destroy NAME    remove one droplet and its Docker volume
+    lab.py droplet snapshot NAME IMAGE_TAG VOLUME
+                                   stop droplet NAME cleanly, commit it as IMAGE_TAG and copy its
+                                   /var/lib/docker into VOLUME (both labelled berth.lab=snapshot),
+                                   start it again; prints {"image", "volume", "address"} as JSON.
+                                   `droplet create OTHER --image IMAGE_TAG --docker-volume-from VOLUME`
+                                   then boots a copy of it
+    lab.py prune-snapshots         remove every snapshot image and volume (`down` keeps them)
     lab.py images                  build (or reuse) every lab image and push the stack images
 
 Idempotent: images are tagged by a hash of their recipe and rebuilt only when it changes;
-running containers whose recipe did not change are left alone.
+running containers whose recipe did not change are left alone: `droplet create` reuses a droplet
+that runs the same image (its Docker volume untouched, whatever --docker-volume-from says) and
+recreates one whose image differs.
 """
 
 from __future__ import annotations
@@ -27,6 +46,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import yaml
 from pki import ensure as ensure_pki  # lab/ is on sys.path: this script lives there
 from pki import ensure_edge
 from publish import DOCKER_MANIFEST, Registry, publish_multiplatform
@@ -63,6 +83,16 @@ TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
 HOSTS_MARK = "# berth-lab"
+# The droplet with Docker already installed, for tests that need an engine but do not test installing
+# one: exactly the packages berth.ops.docker installs with docker_source: distro (read from the role's
+# defaults, so the recipe follows them), with apt's default recommends, as the role's apt task does.
+DOCKER_ROLE_DEFAULTS = ROOT / "roles" / "docker" / "defaults" / "main.yml"
+DROPLET_DOCKER = """ARG BASE
+FROM ${{BASE}}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y {packages} \\
+ && systemctl enable docker.service containerd.service
+"""
 
 
 def log(msg: str) -> None:
@@ -147,19 +177,29 @@ def base_image() -> str:
 
 
 def build(name: str, base: str, args: dict[str, str] | None = None,
-          extra: tuple[str, ...] = ()) -> str:
-    context = IMAGES / name
-    tag = f"berth-lab/{name}:{recipe_hash(context, base, sorted((args or {}).items()), extra)}"
+          extra: tuple[str, ...] = (), dockerfile: str | None = None) -> str:
+    """Build lab/images/NAME, or the recipe `dockerfile` with an empty context."""
+    recipe = dockerfile if dockerfile is not None else IMAGES / name
+    tag = f"berth-lab/{name}:{recipe_hash(recipe, base, sorted((args or {}).items()), extra)}"
     if exists("image", tag):
         return tag
     log(f"building {tag}")
     build_args = [f"--build-arg=BASE={base}"] + [f"--build-arg={k}={v}" for k, v in (args or {}).items()]
     with tempfile.TemporaryDirectory(prefix=f"berth-{name}-") as tmp:
-        shutil.copytree(context, tmp, dirs_exist_ok=True)
+        if dockerfile is not None:
+            (Path(tmp) / "Dockerfile").write_text(dockerfile)
+        else:
+            shutil.copytree(IMAGES / name, tmp, dirs_exist_ok=True)
         if name == "traefik":
             shutil.copy(traefik_binary(), Path(tmp) / "traefik")
         run("docker", "build", "-q", "-t", tag, *build_args, tmp)
     return tag
+
+
+def droplet_docker_recipe() -> str:
+    defaults = yaml.safe_load(DOCKER_ROLE_DEFAULTS.read_text())
+    packages = defaults["docker_distro_packages"] + defaults["docker_python_packages"]
+    return DROPLET_DOCKER.format(packages=" ".join(packages))
 
 
 def traefik_binary() -> Path:
@@ -183,8 +223,10 @@ def traefik_binary() -> Path:
 def build_all() -> dict[str, str]:
     base = base_image()
     python = build("python", base)
+    droplet = build("droplet", base)
     images = {
-        "droplet": build("droplet", base),
+        "droplet": droplet,
+        "droplet-docker": build("droplet-docker", droplet, dockerfile=droplet_docker_recipe()),
         "registry": build("registry", base),
         "tokenserver": build("tokenserver", python),
         "traefik": build("traefik", base, extra=(TRAEFIK_WHEEL,)),
@@ -380,13 +422,33 @@ def ssh_key() -> Path:
     return key
 
 
-def droplet_create(name: str, image: str) -> dict[str, object]:
+def copy_volume(source: str, target: str, image: str, label: str) -> None:
+    """Make volume `target` (replaced if it exists) a copy of volume `source`, with the cp of `image`.
+
+    A nested dockerd's overlay2 layers mark opaque directories with trusted.* xattrs: copying those
+    takes CAP_SYS_ADMIN, and cp -a keeps them along with owners, modes, links and whiteout devices."""
+    if not exists("volume", source):
+        sys.exit(f"lab: no Docker volume {source!r} to copy")
+    log(f"copying volume {source} to {target}")
+    if exists("volume", target):
+        docker("volume", "rm", target)
+    docker("volume", "create", "--label", label, target)
+    docker("run", "--rm", "--network", "none", "--cap-add", "SYS_ADMIN",
+           "--security-opt", "apparmor=unconfined", "--entrypoint", "cp",
+           "-v", f"{source}:/from:ro", "-v", f"{target}:/to", image, "-a", "/from/.", "/to/")
+
+
+def droplet_create(name: str, image: str, docker_volume_from: str | None = None) -> dict[str, object]:
     container = f"berth-{name}"
-    if exists("container", container) and docker("inspect", "-f", "{{.Config.Image}}", container) != image:
+    # Compared by ID: a snapshot's tag may have moved to a newer snapshot since the droplet started.
+    if exists("container", container) and \
+            docker("inspect", "-f", "{{.Image}}", container) != docker("image", "inspect", "-f", "{{.Id}}", image):
         log(f"recreating {container}: its image recipe changed")
         droplet_destroy(name)
     if not exists("container", container):
         ensure_network()
+        if docker_volume_from:
+            copy_volume(docker_volume_from, f"{container}-docker", image, "berth.lab=droplet")
         docker("run", "-d", "--name", container, "--hostname", name, "--network", NETWORK,
                "--label", "berth.lab=droplet",
                "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
@@ -396,6 +458,12 @@ def droplet_create(name: str, image: str) -> dict[str, object]:
                "-v", f"{container}-docker:/var/lib/docker", image)
     elif docker("inspect", "-f", "{{.State.Running}}", container) != "true":
         docker("start", container)
+    return boot(name)
+
+
+def boot(name: str) -> dict[str, object]:
+    """Wait until droplet NAME's systemd is up, let the lab in (key, CA) and wait for SSH."""
+    container = f"berth-{name}"
     deadline, state = time.monotonic() + 90, ""
     while state not in ("running", "degraded") and time.monotonic() < deadline:
         # Right after start systemd's bus is not up yet and systemctl prints nothing.
@@ -428,6 +496,25 @@ def droplet_destroy(name: str) -> None:
     run("docker", "volume", "rm", f"{container}-docker", check=False)
 
 
+def droplet_snapshot(name: str, image_tag: str, volume: str) -> dict[str, object]:
+    """Freeze droplet NAME as an image plus a copy of its Docker volume, then boot it again."""
+    container = f"berth-{name}"
+    if not exists("container", container):
+        sys.exit(f"lab: no droplet {name} to snapshot")
+    image = docker("inspect", "-f", "{{.Image}}", container)  # its ID: any lab image has cp
+    # SIGRTMIN+3 (the image's STOPSIGNAL) makes systemd shut down in order: dockerd and containerd
+    # stop and write their state out before anything is copied.
+    log(f"stopping {container} for a snapshot")
+    docker("stop", "--time", "120", container)
+    try:
+        docker("commit", "--change", "LABEL berth.lab=snapshot", container, image_tag)
+        copy_volume(f"{container}-docker", volume, image, "berth.lab=snapshot")
+    finally:  # the droplet runs again, snapshot or not
+        docker("start", container)
+    address = boot(name)["address"]
+    return {"image": image_tag, "volume": volume, "address": address}
+
+
 def write_inventory(droplets: list[dict[str, object]]) -> None:
     hosts = {d["instance"]: {"ansible_host": d["address"]} for d in droplets}
     inventory = {"droplets": {"hosts": hosts}}
@@ -455,6 +542,21 @@ def cmd_up(args: argparse.Namespace) -> None:
         + ", ".join(f"{d['instance']}={d['address']}" for d in droplets))
 
 
+def cmd_prune_snapshots(_args: argparse.Namespace) -> None:
+    if run("docker", "info", check=False).returncode != 0:
+        return
+    listed = docker("image", "ls", "--filter", "label=berth.lab=snapshot",
+                    "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
+    for line in listed.splitlines():
+        image_id, ref = line.split(" ", 1)
+        # By tag (an image may carry several), by ID once a newer snapshot took its tag.
+        removed = run("docker", "image", "rm", image_id if ref == "<none>:<none>" else ref, check=False)
+        if removed.returncode != 0:  # e.g. a droplet still runs it: destroy that droplet first
+            log(f"kept snapshot image {ref} ({image_id}): {removed.stderr.strip()}")
+    for volume in docker("volume", "ls", "-q", "--filter", "label=berth.lab=snapshot").split():
+        docker("volume", "rm", volume)
+
+
 def cmd_down(_args: argparse.Namespace) -> None:
     if run("docker", "info", check=False).returncode != 0:
         return
@@ -469,15 +571,27 @@ def cmd_down(_args: argparse.Namespace) -> None:
     (ROOT / "inventory" / "lab" / "hosts.yml").unlink(missing_ok=True)
 
 
+def droplet_image(ref: str, images: dict[str, str]) -> str:
+    """A key of images.json, or an image this engine has (a snapshot's tag, say)."""
+    image = images.get(ref, ref)
+    if not exists("image", image):
+        sys.exit(f"lab: --image {ref}: neither a key of .lab/images.json ({', '.join(sorted(images))}) "
+                 "nor a local image; `make lab` builds the lab's images")
+    return image
+
+
 def cmd_droplet(args: argparse.Namespace) -> None:
     ensure_engine()
     if args.action == "create":
         images = json.loads((STATE / "images.json").read_text()) if (STATE / "images.json").exists() \
             else cmd_images(args)
-        print(json.dumps(droplet_create(args.name, images["droplet"])))
+        image = droplet_image(args.image, images)
+        print(json.dumps(droplet_create(args.name, image, args.docker_volume_from)))
     elif args.action == "address":
         # A restarted droplet may get another address when parallel groups took its old one.
         print(json.dumps({"address": container_ip(f"berth-{args.name}")}))
+    elif args.action == "snapshot":
+        print(json.dumps(droplet_snapshot(args.name, args.image_tag, args.volume)))
     else:
         droplet_destroy(args.name)
 
@@ -487,13 +601,26 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--droplets", type=int, default=int(os.environ.get("DROPLETS", "1")))
-    sub.add_parser("down")
+    sub.add_parser("down", help="remove the lab's containers, volumes and network (keeps images and snapshots)")
+    sub.add_parser("prune-snapshots", help="remove the images and volumes `droplet snapshot` made")
     sub.add_parser("images")
-    droplet = sub.add_parser("droplet")
-    droplet.add_argument("action", choices=["create", "address", "destroy"])
-    droplet.add_argument("name")
+    droplet = sub.add_parser("droplet").add_subparsers(dest="action", required=True)
+    create = droplet.add_parser("create", help="start one droplet; prints its SSH coordinates as JSON")
+    create.add_argument("name")
+    create.add_argument("--image", default="droplet", metavar="REF",
+                        help="a key of .lab/images.json (droplet, droplet-docker) or a local image (default: droplet)")
+    create.add_argument("--docker-volume-from", metavar="VOLUME",
+                        help="seed the droplet's /var/lib/docker with a copy of this volume before it first starts")
+    droplet.add_parser("address", help="print the droplet's current address as JSON").add_argument("name")
+    droplet.add_parser("destroy", help="remove one droplet and its Docker volume").add_argument("name")
+    snapshot = droplet.add_parser("snapshot", help="stop a droplet cleanly, commit it and copy its Docker volume, "
+                                  "start it again; prints {image, volume, address} as JSON")
+    snapshot.add_argument("name")
+    snapshot.add_argument("image_tag", metavar="IMAGE_TAG")
+    snapshot.add_argument("volume", metavar="VOLUME")
     args = parser.parse_args()
-    {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet}[args.command](args)
+    {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet,
+     "prune-snapshots": cmd_prune_snapshots}[args.command](args)
 
 
 if __name__ == "__main__":

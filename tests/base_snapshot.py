@@ -6,10 +6,8 @@ The snapshot is named by the recipe hash of everything provisioning reads: the d
 host roles, provision.yml, the lab inventory's variables and the lab network's gateway (the firewall
 lets the controller in through it). A change to any of them makes a new key, and groups never start
 from a stale host. Each clone still runs provision.yml once, with the snapshot's own variables, and
-asserts that it stops after one read (conftest.py).
-
-`python tests/base_snapshot.py mark` (the suite runner's first step) writes READY when a snapshot of
-the current key exists and removes it otherwise, so the groups that start from the base wait for it."""
+asserts that it stops after one read (conftest.py). The suite runner (tests/groups.py) removes READY
+before a run, so every run proves provisioning from scratch once and its groups start from that host."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,17 +87,3 @@ def clone(droplet: str, snapshot: dict) -> str:
     made = json.loads(_lab("droplet", "create", droplet, "--image", snapshot["image"],
                            "--docker-volume-from", snapshot["volume"]))
     return str(made["address"])
-
-
-def mark() -> None:
-    if ready() is None:
-        READY.unlink(missing_ok=True)
-        print("base snapshot: none for this recipe; the provision group makes it")
-    else:
-        print(f"base snapshot: {json.loads(READY.read_text())['image']} is current")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["mark"]:
-        sys.exit("usage: base_snapshot.py mark")
-    mark()

@@ -145,10 +145,11 @@ class LoadGenerator:
     @contextmanager
     def window_of(self, lead_in: int | None = None, tail: int | None = None) -> Iterator[None]:
         """Mark the block as the window under test (a playbook run): before it, `lead_in` answers
-        (the baseline latency); after it, `tail` answers to requests started after it (what users see
-        once the run has ended). Both default to half a second's worth of the rate asked for."""
+        (the baseline latency: a second's worth of the rate asked for, so that it samples this machine's
+        tail); after it, `tail` answers to requests started after it (what users see once the run has
+        ended: half a second's worth)."""
         half = max(5, int(self.rate / 2))
-        self.wait_for_answers(half if lead_in is None else lead_in)
+        self.wait_for_answers(max(10, int(self.rate)) if lead_in is None else lead_in)
         started = time.monotonic()
         try:
             yield
@@ -287,9 +288,12 @@ class LoadGenerator:
             found.append(f"versions {self.versions()}, expected {versions}")
         late = self.late_answers()
         if late:
+            assert self.window is not None
             answer, limit = max(late, key=lambda item: item[0].ended - item[0].started)
+            when = ", ".join(f"{a.started - self.window[0]:.1f} s in: {(a.ended - a.started) * 1000:.0f} ms "
+                             f"{a.path} {a.version or a.status}" for a, _ in late[:5])
             found.append(f"{len(late)} requests sent during the run were slow: {answer.path} took "
-                         f"{(answer.ended - answer.started) * 1000:.0f} ms (limit {limit * 1000:.0f} ms)")
+                         f"{(answer.ended - answer.started) * 1000:.0f} ms (limit {limit * 1000:.0f} ms); {when}")
         floor = self.rate * MIN_RATE_SHARE
         if self.rate_achieved < floor:
             found.append(f"the generator reached {self.rate_achieved:.0f}/s, under its floor of {floor:.0f}/s")

@@ -46,7 +46,6 @@ class ActionModule(ActionBase):
             spec, errors = _spec.pin(spec, pinned)
             if errors:
                 return {**result, "failed": True, "msg": "; ".join(errors)}
-        env = {svc: {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
-               for svc, values in (args.get("env") or {}).items()}
+        env = _release.env_values(args.get("env") or {})
         digests = _release.env_digests(env, args["env_key"]) if args.get("env_key") else {}
         return {**result, "changed": False, "spec": spec, "pinned": pinned, "env_digests": digests}

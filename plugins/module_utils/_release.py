@@ -53,12 +53,20 @@ def env_file_text(values: dict[str, str]) -> str:
     return "".join(lines)
 
 
+def env_values(env: dict) -> dict[str, dict[str, str]]:
+    """Secret env as the env files hold it: every key and value a string, booleans as YAML writes them
+    (`true`, not Python's `True`), the same wherever a release is checked, compared or written."""
+    return {str(name): {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in (values or {}).items()}
+            for name, values in (env or {}).items()}
+
+
 def checksums(spec: dict, env: dict[str, dict[str, str]]) -> dict[str, Any]:
     """Per part and overall. Equal `release` checksums mean nothing users see or the app runs with differs."""
     parts: dict[str, Any] = {
         "services": {name: digest(svc) for name, svc in spec["services"].items()},
         "accessories": {name: digest(svc) for name, svc in spec["accessories"].items()},
-        "env": {name: digest(env_file_text(values)) for name, values in sorted(env.items())},
+        # A service without secret env has none, whether the inputs name it with {} or not at all.
+        "env": {name: digest(env_file_text(values)) for name, values in sorted(env.items()) if values},
         "routing": digest({k: spec.get(k) for k in ("domain", "tls", "routers", "public_service")}),
         "hooks": digest(spec.get("hooks", [])),
         "options": digest({k: spec.get(k) for k in ("keep_warm", "confirm_path")}),

@@ -179,7 +179,7 @@ def main() -> None:
     if not _releases.ID_PATTERN.match(rid):
         module.fail_json(msg=f"release_id: {rid!r} must be letters, digits, '.', '_' or '-'")
     env = _host.release_env(root, p["env_from"]) if p["env_from"] else p["env"]
-    env = {k: {str(n): str(v) for n, v in (vals or {}).items()} for k, vals in env.items()}
+    env = _release.env_values(env)
     sums = _release.checksums(spec, env)
     directory = _host.release_dir(root, rid)
     # Nothing returned may hold a string that could equal a secret value: Ansible would mask it.

@@ -1,9 +1,9 @@
 """The droplet this process's end-to-end tests use (BERTH_DROPLET, droplet-1 by default), provisioned
 once per session: from scratch (the default), or, with BERTH_BASE=clone, started from the snapshot of
 a droplet provisioned from scratch earlier in the run (base_snapshot.py), which provision.yml then
-only reads. With BERTH_BASE=make, the from-scratch droplet is snapshotted for the others when no
-snapshot of the current recipe exists. Observers outside it: two inside the SSH allow-list (one logs
-in, one scans; ufw rate-limits SSH per source, and a port scan counts), one outside."""
+only reads. With BERTH_BASE=make, the from-scratch droplet is snapshotted for the others. Observers
+outside it: two inside the SSH allow-list (one logs in, one scans; ufw rate-limits SSH per source, and
+a port scan counts), one outside."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def provisioned(tmp_path_factory, request) -> Provisioned:
         started = time.monotonic()
         second = run_playbook("playbooks/provision.yml", "-e", f"@{extra}", check=True)
         second_seconds = time.monotonic() - started
-    if BASE_MODE == "make" and base_snapshot.ready() is None:
+    if BASE_MODE == "make":
         started = time.monotonic()
         base_snapshot.take(DROPLET, str(extra))
         refresh_address()

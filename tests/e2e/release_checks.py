@@ -95,16 +95,16 @@ def kill_when(proc: subprocess.Popen, line_part: str, after: float = 0) -> bool:
     return reached
 
 
-def app_load(provisioned, app: App, rate: float = MOVING_RATE) -> LoadGenerator:
+def app_load(provisioned, app: App, rate: float = MOVING_RATE, slow_ms: int = 2500) -> LoadGenerator:
     """HTTPS load on `app`'s domain through Traefik, with long requests always in flight."""
-    return LoadGenerator(provisioned.address, rate=rate, host=app.domain, slow_workers=SLOW_WORKERS)
+    return LoadGenerator(provisioned.address, rate=rate, host=app.domain, slow_workers=SLOW_WORKERS, slow_ms=slow_ms)
 
 
-def under_load(provisioned, app: App, name: str, variables: dict, rate: float = MOVING_RATE
+def under_load(provisioned, app: App, name: str, variables: dict, rate: float = MOVING_RATE, slow_ms: int = 2500
                ) -> tuple[subprocess.CompletedProcess, LoadGenerator]:
     """Run a playbook while users use `app` (the window under test is the run; users go on after it,
     and leaving the block waits for the long requests in flight)."""
-    with app_load(provisioned, app, rate) as load, load.window_of():
+    with app_load(provisioned, app, rate, slow_ms) as load, load.window_of():
         result = playbook(provisioned, name, variables)
     print(f"\n{app.name} {name}: {load.summary()}")
     return result, load

@@ -22,13 +22,10 @@ import yaml
 from edge import STILL_RATE, LoadGenerator, get, wait_for_version
 from lab_droplets import (
     DROPLET,
-    INVENTORY,
     NETWORK,
     create_droplet,
-    droplet_address,
     on_droplet,
     sh,
-    use_droplet_inventory,
 )
 from labtools import LAB_STATE, ROOT, run_playbook
 
@@ -149,14 +146,10 @@ def build(name: str, vars_file: Path, extra: str = "{}") -> str:
 
 
 @pytest.fixture(scope="module")
-def vars_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("backup") / "vars.yml"
-    gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
-    path.write_text(yaml.safe_dump({
-        "firewall_ssh_allow": [f"{gateway}/32"],
-        "env_files_services": {"web": {"APP_GREETING": "hello"},
-                               "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}}}))
-    return path
+def vars_file(provisioned) -> Path:
+    """The provisioned droplet's inventory variables (the database's credentials among them), which the
+    disaster-recovery droplet is built from too."""
+    return Path(provisioned.vars_file)
 
 
 @pytest.fixture(scope="module")
@@ -193,17 +186,13 @@ def disaster_site(vars_file, offsite):
 
 
 @pytest.fixture(scope="module")
-def droplet(vars_file, request) -> Droplet:
-    """A fresh droplet provisioned once (provision.yml's idempotence is test_provision's job) with the
-    sample stack deployed. BERTH_BACKUP_REUSE=1 keeps an already deployed droplet (while iterating)."""
+def droplet(provisioned, vars_file, request) -> Droplet:
+    """The provisioned droplet (provision.yml's idempotence is test_provision's job) with the sample
+    stack deployed."""
     if any("disaster" in item.name for item in request.session.items):
         request.getfixturevalue("disaster_site")  # start building it now, in the background
-    use_droplet_inventory()
-    if not (os.environ.get("BERTH_BACKUP_REUSE") == "1" and (INVENTORY / "hosts.yml").exists()):
-        create_droplet()
-        run_playbook("playbooks/provision.yml", "-e", f"@{vars_file}", check=True)
-        run_playbook("playbooks/deploy.yml", "-e", f"@{vars_file}", env=ENV, check=True)
-    return Droplet(droplet_address(), str(vars_file))
+    run_playbook("playbooks/deploy.yml", "-e", f"@{vars_file}", env=ENV, check=True)
+    return Droplet(provisioned.address, str(vars_file))
 
 
 @pytest.fixture(scope="module")

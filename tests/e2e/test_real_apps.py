@@ -242,3 +242,17 @@ def test_a_deploy_killed_after_its_switch_leaves_one_release_live_and_the_next_d
     assert broke_a_dead_lock(result.stdout), result.stdout[-4000:]
     assert (live(provisioned, app)["version"], live(provisioned, app)["env"]) == (app.tag(2), "delta")
     assert_load(load, [app.tag(2)])
+
+
+@one_app(LEAN)
+def test_a_colour_stopped_after_the_switch_finishes_its_long_requests(provisioned, app):
+    """berth_keep_warm: false stops the previous colour after the switch while requests longer than the
+    confirm are in flight on it: they finish within its stop_grace_period (last: the live release then
+    keeps no standby)."""
+    ensure_live(provisioned, app, app.tag(2))
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(1), berth_keep_warm=False), slow_ms=6000)
+    record = assert_succeeded(result, "deploy", app)
+    assert_load(load, [app.tag(2), app.tag(1)])
+    old = "blue" if record["colour"] == "green" else "green"
+    states = {line.split()[0]: line.split()[-1] for line in app_containers(app)}
+    assert states[f"{app.name}-{old}-web-1"] == "exited", states

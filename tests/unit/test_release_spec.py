@@ -26,52 +26,37 @@ def test_a_good_stack_has_no_errors_and_a_normalised_spec():
     assert spec["hooks"] == [{"name": "web", "service": "web", "command": ["migrate"]}]
 
 
+# Refusals the e2e never ran; the e2e's own cases (port 70000, memory lots, a secret with a NUL...) are
+# in test_spec_refusals.py, through the role and the action plugin. Each is the whole line, exactly.
+HOST_NAME = "is not an RFC 1123 host name (lower-case letters, digits, '-', dot-separated labels of 1-63)"
 BAD = [
-    (with_web(port=70000), "berth_services.web.port: 70000"),
-    (with_web(port="eighty"), "berth_services.web.port: 'eighty'"),
-    (with_web(port=True), "berth_services.web.port: True"),
-    (with_web(health_path="up"), "berth_services.web.health_path: 'up'"),
-    (with_web(health={"path": "health"}), "berth_services.web.health.path: 'health'"),
-    (with_web(memory="lots"), "berth_services.web.memory: 'lots'"),
-    (with_web(cpus="x"), "berth_services.web.cpus: 'x'"),
-    (with_web(cpus=0), "berth_services.web.cpus: 0"),
-    (with_web(stop_grace_period="10 parsecs"), "berth_services.web.stop_grace_period: '10 parsecs'"),
-    (with_web(health={"start_timeout": -5}), "berth_services.web.health.start_timeout: -5"),
-    (with_web(health={"status": [700]}), "berth_services.web.health.status: [700]"),
-    (with_web(health={"json": "ok"}), "berth_services.web.health.json: 'ok'"),
-    (with_web(health={"succeses": 3}), "berth_services.web.health.succeses: 3"),
-    (with_web(healthcheck={"test": ["CMD", "true"], "interval": "often"}), "berth_services.web.healthcheck.interval"),
-    (with_web(image="Not An Image"), "berth_services.web.image: 'Not An Image'"),
-    (with_web(rule="Hots(`x`)"), "berth_services.web.rule: 'Hots(`x`)' uses unknown matcher Hots()"),
-    (with_web(rule="Host(`a`) &&"), "berth_services.web.rule: 'Host(`a`) &&'"),
-    (with_web(volumes=["data"]), "berth_services.web.volumes: ['data']"),
-    (with_web(user="root; rm"), "berth_services.web.user: 'root; rm'"),
-    (with_web(env={"BAD KEY": "x"}), "berth_services.web.env: 'BAD KEY'"),
-    (with_web(helth="/x"), "berth_services.web.helth: '/x' is not a setting here"),
-    ({**GOOD, "domain": "shop .example.com"}, "berth_domain: 'shop .example.com'"),
-    ({**GOOD, "domain": "-shop.example.com"}, "berth_domain: '-shop.example.com'"),
-    ({**GOOD, "app": "Shop"}, "berth_app: 'Shop'"),
-    ({**GOOD, "tls": "yes"}, "berth_tls: 'yes'"),
-    ({**GOOD, "keep_warm": "maybe"}, "berth_keep_warm: 'maybe'"),
-    ({**GOOD, "services": {"Web": GOOD["services"]["web"]}}, "berth_services.Web: 'Web'"),
-    ({**GOOD, "hooks": [{"service": "nope", "command": ["x"]}]}, "berth_hooks[0].service: 'nope'"),
-    ({**GOOD, "env": {"web": {"K": "a\0b"}}}, "env_files_services.web.K: '(hidden)' contains '\\x00'"),
-    ({**GOOD, "env": {"web": {"K": "a\rb"}}}, "env_files_services.web.K: '(hidden)' contains '\\r'"),
-    ({**GOOD, "env": {"ghost": {"K": "v"}}}, "env_files_services: 'ghost'"),
-    ({**GOOD, "public_service": "worker"}, "berth_public_service: 'worker'"),
-    ({**GOOD, "confirm_path": "up"}, "berth_confirm_path: 'up'"),
+    ("port a boolean", with_web(port=True), "berth_services.web.port: True is not a port (1-65535)"),
+    ("cpus 0", with_web(cpus=0), "berth_services.web.cpus: 0 is not a number of CPUs (for example 0.5)"),
+    ("health setting misspelt", with_web(health={"succeses": 3}),
+     "berth_services.web.health.succeses: 3 is not a health setting (body, interval, json, max_bad_answers, "
+     "max_errors, path, start_timeout, status, successes, timeout)"),
+    ("healthcheck interval not a duration", with_web(healthcheck={"test": ["CMD", "true"], "interval": "often"}),
+     "berth_services.web.healthcheck.interval: 'often' is not a duration (for example 5s)"),
+    ("rule incomplete", with_web(rule="Host(`a`) &&"),
+     "berth_services.web.rule: 'Host(`a`) &&' is not a Traefik rule (incomplete)"),
+    ("volume without a container path", with_web(volumes=["data"]),
+     "berth_services.web.volumes: ['data'] must be a list of 'source:/container/path[:ro]'"),
+    ("service setting misspelt", with_web(helth="/x"),
+     "berth_services.web.helth: '/x' is not a setting here (known: command, cpus, env, health, health_path, "
+     "healthcheck, image, memory, port, rule, stop_grace_period, user, volumes)"),
+    ("domain label starting with '-'", {**GOOD, "domain": "-shop.example.com"},
+     f"berth_domain: '-shop.example.com' {HOST_NAME}"),
+    ("env for a service the stack lacks", {**GOOD, "env": {"ghost": {"K": "v"}}},
+     "env_files_services: 'ghost' is not a service or accessory of this stack"),
+    ("public service without a port", {**GOOD, "public_service": "worker"},
+     "berth_public_service: 'worker' is not an app service with a port (web)"),
 ]
 
 
-@pytest.mark.parametrize(("inputs", "named"), BAD, ids=[f"{n.split(':')[0]}-{i}" for i, (_, n) in enumerate(BAD)])
-def test_each_bad_input_is_named_with_its_value(inputs, named):
+@pytest.mark.parametrize(("inputs", "line"), [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_each_bad_input_is_named_with_its_value(inputs, line):
     _spec, errors = build(inputs)
-    assert any(named in error for error in errors), errors
-
-
-def test_secret_values_never_appear_in_errors():
-    _spec, errors = build({**GOOD, "env": {"web": {"K": "topsecret\0"}}})
-    assert errors and not any("topsecret" in e for e in errors)
+    assert errors == [line]
 
 
 @pytest.mark.parametrize("rule", ["Host(`a.b`)", "Host(`a`) && PathPrefix(`/api`)", "!Method(`POST`)",
@@ -86,8 +71,3 @@ def test_pin_replaces_every_image_and_names_those_without_a_digest():
     pinned, errors = pin(spec, {"registry.example.com/acme/web:1.0": "registry.example.com/acme/web" + digest})
     assert pinned["services"]["web"]["image"].endswith(digest)
     assert errors == ["berth_accessories.db.image: 'postgres:17' was not resolved to a digest"]
-
-
-def test_the_colour_is_berths_to_choose():
-    _spec, errors = build({**GOOD, "colour": "purple"})
-    assert any(e.startswith("release_colour: 'purple'") for e in errors), errors

@@ -60,6 +60,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for in-flight requests
     block_on_close = True
+    # The listen backlog real servers use (uvicorn, gunicorn: 2048), not socketserver's 5: a proxy that
+    # reloads its routes opens its connections again in a burst, and a backlog of 5 drops SYNs, which
+    # the client retries only after a second.
+    request_queue_size = 2048
 
 
 def migrate(argv: list[str]) -> int:

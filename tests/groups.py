@@ -1,0 +1,54 @@
+"""The suite's groups, declared here and nowhere else; tests/runner.py runs them (make suite).
+
+A pytest group is one pytest process on a droplet of its own (BERTH_DROPLET), destroyed after it
+(CLEANUP). Every test collected from TREE must belong to exactly one group: the runner collects each
+group before it runs anything and fails on a test in no group or in two. Molecule groups are the
+scenarios in molecule/*/molecule.yml, found by the runner; declare one here only to change its
+estimate, timeout or `after`.
+
+`estimate` (seconds, measured on a clean clone, 2 cores, 3 at a time) decides the start order:
+longest first, so the last to start are short. `after=After(marker, producer)` makes a group wait,
+without taking a slot, until group `producer` has written `marker` (a path in the checkout).
+"""
+
+from runner import After, Group
+
+# Commands run in order before any group starts; one failing fails the run.
+PREPARE: list[list[str]] = []
+
+# The tests that must all be in a group.
+TREE = ["tests/integration", "tests/e2e"]
+
+# Run after each pytest group, "{droplet}" replaced by its droplet; its failure is ignored.
+CLEANUP = [".venv/bin/python", "lab/lab.py", "droplet", "destroy", "{droplet}"]
+
+# A Molecule scenario's estimate when it is not declared below.
+MOLECULE_ESTIMATE = 150
+
+# The provision group provisions a droplet from scratch and snapshots it (tests/base_snapshot.py); the
+# groups that only need a provisioned host start from that snapshot once it is there.
+BASE = After(".lab/base/ready", "provision")
+MAKE_BASE = {"BERTH_BASE": "make"}
+FROM_BASE = {"BERTH_BASE": "clone"}
+
+GROUPS = [
+    Group("provision", droplet="droplet-1", estimate=400, env=MAKE_BASE,
+          args=["tests/e2e/test_provision.py", "tests/e2e/test_fresh_droplet.py"]),
+    Group("integration", estimate=120, args=["tests/integration"]),
+    Group("apps-warm", droplet="droplet-2", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_real_apps.py", "-k", "warm"]),
+    Group("apps-lean", droplet="droplet-3", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_real_apps.py", "-k", "lean"]),
+    Group("apps-stubborn", droplet="droplet-4", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_real_apps.py", "-k", "stubborn"]),
+    Group("changes", droplet="droplet-5", estimate=250, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_every_change.py"]),
+    Group("release", droplet="droplet-6", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_release.py", "tests/e2e/test_demo_deploy.py"]),
+    Group("backup", droplet="droplet-7", estimate=250, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_backup.py"]),
+    Group("inputs", droplet="droplet-8", estimate=100, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_bad_input.py"]),
+    Group("infra-lab", droplet="cloud-1", estimate=100, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_infra_lab.py"]),
+]
