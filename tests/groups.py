@@ -44,11 +44,11 @@ GROUPS = [
     Group("changes", droplet="droplet-5", estimate=250, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_every_change.py"]),
     Group("release", droplet="droplet-6", estimate=300, after=BASE, env=FROM_BASE,
-          args=["tests/e2e/test_release.py", "tests/e2e/test_demo_deploy.py"]),
+          args=["tests/e2e/test_release.py"]),
     Group("backup", droplet="droplet-7", estimate=250, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_backup.py"]),
     Group("inputs", droplet="droplet-8", estimate=100, after=BASE, env=FROM_BASE,
-          args=["tests/e2e/test_bad_input.py"]),
+          args=["tests/e2e/test_demo_deploy.py", "tests/e2e/test_bad_input.py"]),
     Group("infra-lab", droplet="cloud-1", estimate=100, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_infra_lab.py"]),
 ]

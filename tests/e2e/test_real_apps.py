@@ -53,9 +53,13 @@ def app(request, provisioned) -> App:
     return request.param
 
 
-def ensure_live(provisioned, app: App, tag: str, echo: str = "alpha") -> None:
+def ensure_live(provisioned, app: App, tag: str, echo: str = "alpha", standby: str | None = None) -> None:
     """Put `tag` (with APP_ECHO=echo) live if an earlier failure left something else, so each test
-    shows its own result; a no-op when the previous test kept its promises."""
+    shows its own result; a no-op when the previous test kept its promises. With `standby`, that
+    release (APP_ECHO=alpha) is deployed first, so it is the warm other colour and the one a rollback
+    returns to (pytest may run a one-app scenario before the app's other tests)."""
+    if standby is not None:
+        ensure_live(provisioned, app, standby)  # a warm flip when it is the other colour already
     try:
         body = live(provisioned, app)
         if body["version"] == tag and body["env"] == echo:
@@ -106,7 +110,7 @@ def test_unchanged_deploy_is_a_noop(provisioned, app):
 
 @one_app(WARM)
 def test_rollback(provisioned, app):
-    ensure_live(provisioned, app, app.tag(2))
+    ensure_live(provisioned, app, app.tag(2), standby=app.tag(1))
     started = time.monotonic()
     result, load = under_load(provisioned, app, "rollback", stack(app, app.tag(2)))
     print(f"{app.name} rollback: {time.monotonic() - started:.1f} s")
@@ -116,7 +120,7 @@ def test_rollback(provisioned, app):
 
 @one_app(STUBBORN)
 def test_switch(provisioned, app):
-    ensure_live(provisioned, app, app.tag(1))
+    ensure_live(provisioned, app, app.tag(1), standby=app.tag(2))
     started = time.monotonic()
     result, load = under_load(provisioned, app, "switch", stack(app, app.tag(2)))
     print(f"{app.name} switch: {time.monotonic() - started:.1f} s")
@@ -150,7 +154,7 @@ def test_a_registry_outage_at_the_pull_changes_nothing_and_keeps_the_standby(pro
     """The droplet loses the registry mid-deploy (after the controller pinned the image): the deploy
     fails at its pull, users keep the live release, and both colours keep running what they ran, so
     a rollback is still a warm flip."""
-    ensure_live(provisioned, app, app.tag(2))
+    ensure_live(provisioned, app, app.tag(2), standby=app.tag(1))
     absent = f"{REGISTRY}/berth/sample-app"  # an image no test pulls onto this droplet
     on_droplet(f"docker image rm $(docker image ls -q {absent}) 2>/dev/null || true")
     assert on_droplet(f"docker image ls -q {absent}").stdout.strip() == "", f"{absent} is on the droplet"
