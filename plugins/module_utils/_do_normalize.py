@@ -111,14 +111,28 @@ def record_key(record: dict) -> tuple[str, str]:
     return (record["type"].upper(), record.get("name") or "@")
 
 
+# DigitalOcean's smallest TTL, and the one a record gets when it names none.
+RECORD_MIN_TTL = 30
+RECORD_DEFAULT_TTL = 1800
+
+
 def record(entry: dict) -> dict:
-    """The fields of a DNS record that berth manages, in the API's spelling."""
+    """The fields of a DNS record that berth manages, in the API's spelling (a TTL only when none is
+    given becomes 1800; a TTL that is given is kept as it is, for record_problems to judge)."""
+    ttl = entry.get("ttl")
     out = {"type": entry["type"].upper(), "name": entry.get("name") or "@", "data": str(entry["data"]),
-           "ttl": int(entry.get("ttl") or 1800)}
+           "ttl": RECORD_DEFAULT_TTL if ttl is None else int(ttl)}
     for key in ("priority", "port", "weight", "flags", "tag"):
         if entry.get(key) is not None:
             out[key] = entry[key]
     return out
+
+
+def record_problems(wanted: dict) -> list[str]:
+    """Why the API would refuse (or silently change) a record, as ``record``'s output."""
+    if wanted["ttl"] < RECORD_MIN_TTL:
+        return [f"ttl={wanted['ttl']} is below DigitalOcean's minimum of {RECORD_MIN_TTL} seconds"]
+    return []
 
 
 def record_differs(current: dict, wanted: dict) -> bool:

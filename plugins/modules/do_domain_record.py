@@ -23,6 +23,8 @@ options:
     description:
       - Each C({type, name, data, ttl}) and for MX/SRV/CAA C(priority), C(port), C(weight), C(flags), C(tag).
         I(name) is relative to the zone, C(@) for the apex.
+      - C(ttl) defaults to 1800; a TTL below 30 (DigitalOcean's minimum) fails before any request,
+        it is never changed silently.
     type: list
     elements: dict
     default: []
@@ -64,7 +66,12 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
-from ansible_collections.berth.ops.plugins.module_utils._do_normalize import record, record_differs, record_key
+from ansible_collections.berth.ops.plugins.module_utils._do_normalize import (
+    record,
+    record_differs,
+    record_key,
+    record_problems,
+)
 
 
 def argument_spec() -> dict:
@@ -76,14 +83,28 @@ def argument_spec() -> dict:
     }
 
 
+def wanted_records(module) -> list[dict]:
+    """The records in the API's form; fails before any request on one the API would refuse."""
+    p = module.params
+    wanted = []
+    for index, entry in enumerate(p["records"]):
+        if not entry.get("type") or ("data" not in entry and p["state"] == "present"):
+            module.fail_json(msg=f"records[{index}] is {entry!r}: needs type and data")
+        try:
+            wanted.append(record({"data": "", **entry}))
+        except (TypeError, ValueError):
+            module.fail_json(msg=f"records[{index}].ttl is {entry.get('ttl')!r}: a whole number of seconds")
+        problems = record_problems(wanted[-1]) if p["state"] == "present" else []
+        if problems:
+            module.fail_json(msg=f"records[{index}]: " + "; ".join(problems))
+    return wanted
+
+
 def converge(module, api, plan) -> dict:  # noqa: PLR0912 - present/absent of domain and records
     p = module.params
     zone = p["domain"]
     what = f"domain {zone}"
-    for index, entry in enumerate(p["records"]):
-        if not entry.get("type") or ("data" not in entry and p["state"] == "present"):
-            module.fail_json(msg=f"records[{index}] is {entry!r}: needs type and data")
-    wanted = [record({"data": "", **e}) for e in p["records"]]
+    wanted = wanted_records(module)
     keys = [record_key(w) for w in wanted]
     if len(set(keys)) != len(keys):
         module.fail_json(msg=f"{what}: two records share a type and name: {keys}")

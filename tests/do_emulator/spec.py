@@ -38,9 +38,22 @@ def apply_errata(spec: dict) -> None:
     - ``ssh_key_identifier`` (path of /v2/account/keys/{id}) refers to ``ssh_key_id`` and
       ``ssh_key_fingerprint``, both ``readOnly``; openapi-core rejects read-only values in a request,
       so every GET/PUT/DELETE of one key would fail. The path takes an id or a fingerprint.
+    - ``domain_record_txt`` requires ``flags`` and ``tag``, CAA's fields: the real API creates TXT records without.
+    - ``domain_record_ns`` requires ``flags`` and ``tag``, CAA's fields: the real API creates NS records without.
+    - ``domain_record_srv`` requires ``flags`` and ``tag``, CAA's fields: the real API needs only priority/port/weight.
+    (``domain_record_caa`` keeps both required; A, AAAA, CNAME, MX and SOA never required them.)
     """
     spec["components"]["parameters"]["ssh_key_identifier"]["schema"] = {
         "anyOf": [{"type": "integer"}, {"type": "string"}]}
+    schemas = spec["components"]["schemas"]
+    for kind in RECORDS_WITHOUT_CAA_FIELDS:
+        for part in schemas[f"domain_record_{kind}"]["allOf"]:
+            if "required" in part:
+                part["required"] = [name for name in part["required"] if name not in ("flags", "tag")]
+
+
+# Record types whose bundled schema wrongly requires CAA's flags and tag (see apply_errata).
+RECORDS_WITHOUT_CAA_FIELDS = ("txt", "ns", "srv")
 
 
 @dataclass

@@ -14,6 +14,7 @@ import re
 import pytest
 import yaml
 from do_emulator import harness
+from do_emulator import spec as specmod
 from do_emulator.harness import TOKEN, environment, module, playbook, writes
 
 
@@ -202,9 +203,129 @@ def test_health_check_out_of_range_fails_before_any_request(emulator):
     assert emulator.journal == []
 
 
-def test_validation_names_the_bad_variable(emulator, tmp):
-    env = copy.deepcopy(environment())
+# -- every input checked before the first request (plugins/module_utils/_infra_spec.py) ------------
+
+def _health_interval_2(env):
+    env["load_balancer"]["health_check"]["check_interval_seconds"] = 2
+
+
+def _unknown_key(env):
+    env["load_balancer"]["stickiness"] = "cookies"
+
+
+def _ttl_0(env):
+    env["domain"]["records"][0]["ttl"] = 0
+
+
+def _count_two(env):
     env["droplets"]["web"]["count"] = "two"
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    pytest.param(_health_interval_2, "berth_infra.load_balancer.health_check.check_interval_seconds: 2 must be a "
+                                     "whole number of seconds between 3 and 300", id="health-interval-2"),
+    pytest.param(_unknown_key, "berth_infra.load_balancer.stickiness: 'cookies' is not a setting here (known: ",
+                 id="unknown-key"),
+    pytest.param(_ttl_0, "berth_infra.domain.records[0].ttl: 0 is not a TTL: a whole number of seconds from 30 "
+                         "(DigitalOcean's minimum) to 2147483647", id="ttl-0"),
+    pytest.param(_count_two, "berth_infra.droplets.web.count: 'two' must be a whole number >= 0", id="count-two"),
+])
+def test_bad_input_is_refused_before_any_request(emulator, tmp, mutate, message):
+    env = copy.deepcopy(environment("t9"))
+    mutate(env)
+    emulator.journal.clear()
     result = playbook(emulator, tmp, "infra.yml", env)
     assert result.returncode != 0
-    assert "berth_infra.droplets.web needs count" in result.stdout and "two" in result.stdout
+    assert message in result.stdout, result.stdout[-3000:]
+    assert "1 bad input, no request was sent" in result.stdout
+    assert emulator.journal == []  # not one request, reads included
+
+
+def test_every_bad_input_is_named_in_one_failure(emulator, tmp):
+    env = copy.deepcopy(environment("t9"))
+    for mutate in (_health_interval_2, _unknown_key, _ttl_0, _count_two):
+        mutate(env)
+    emulator.journal.clear()
+    result = playbook(emulator, tmp, "infra.yml", env)
+    assert result.returncode != 0
+    assert "4 bad inputs, no request was sent" in result.stdout
+    assert emulator.journal == []
+
+
+def test_a_record_ttl_below_30_fails_in_the_module_before_any_request(emulator):
+    emulator.journal.clear()
+    result = module(emulator, "do_domain_record", {
+        "domain": "t9.example.test", "records": [{"type": "TXT", "name": "@", "data": "v=spf1 -all", "ttl": 0}]})
+    assert result.returncode != 0
+    assert "records[0]: ttl=0 is below DigitalOcean's minimum of 30 seconds" in result.stdout
+    assert emulator.journal == []
+
+
+# -- what used to be dropped or untestable ---------------------------------------------------------
+
+def small_environment(name: str) -> dict:
+    """One droplet, no database, no domain: the parts every environment has."""
+    env = copy.deepcopy(environment(name, web=1))
+    del env["databases"], env["domain"]
+    return env
+
+
+def test_sticky_sessions_reach_the_load_balancer_and_settle(emulator, tmp):
+    emulator.reset()
+    env = small_environment("t3")
+    env["load_balancer"]["sticky_sessions"] = {"type": "cookies", "cookie_name": "BERTH", "cookie_ttl_seconds": 600}
+    env["load_balancer"]["enable_backend_keepalive"] = True
+    ok(playbook(emulator, tmp, "infra.yml", env))
+    lb = next(iter(emulator.cloud.lbs.values()))
+    assert lb["sticky_sessions"] == {"type": "cookies", "cookie_name": "BERTH", "cookie_ttl_seconds": 600}
+    assert lb["enable_backend_keepalive"] is True
+    emulator.journal.clear()
+    result = ok(playbook(emulator, tmp, "infra.yml", env))
+    assert writes(emulator) == []
+    assert "changed=0" in result.stdout
+
+
+ZONE_RECORDS = [
+    {"type": "TXT", "name": "@", "data": "v=spf1 include:_spf.example.test ~all", "ttl": 3600},
+    {"type": "TXT", "name": "_verify", "data": "verification=3f9a0c"},
+    {"type": "MX", "name": "@", "data": "mail.t4.example.test.", "priority": 10, "ttl": 300},
+    {"type": "CAA", "name": "@", "data": "letsencrypt.org", "flags": 0, "tag": "issue"},
+    {"type": "SRV", "name": "_sip._tcp", "data": "sip.t4.example.test.", "priority": 10, "weight": 5, "port": 5060},
+]
+
+
+def test_a_zone_with_txt_mx_caa_and_srv_records_converges_and_settles(emulator, tmp):
+    emulator.reset()
+    env = small_environment("t4")
+    del env["load_balancer"]
+    env["domain"] = {"name": "t4.example.test", "records": ZONE_RECORDS}
+    ok(playbook(emulator, tmp, "infra.yml", env))
+    stored = {(r["type"], r["name"]): r for r in emulator.cloud.records["t4.example.test"].values()}
+    assert stored[("TXT", "@")]["data"] == "v=spf1 include:_spf.example.test ~all"
+    assert stored[("TXT", "@")]["ttl"] == 3600 and stored[("TXT", "_verify")]["ttl"] == 1800
+    assert stored[("TXT", "@")]["flags"] is None and stored[("TXT", "@")]["tag"] is None
+    assert (stored[("MX", "@")]["priority"], stored[("MX", "@")]["ttl"]) == (10, 300)
+    assert (stored[("CAA", "@")]["flags"], stored[("CAA", "@")]["tag"]) == (0, "issue")
+    srv = stored[("SRV", "_sip._tcp")]
+    assert (srv["data"], srv["priority"], srv["weight"], srv["port"]) == ("sip.t4.example.test.", 10, 5, 5060)
+    assert writes(emulator).count("POST /v2/domains/t4.example.test/records") == len(ZONE_RECORDS)
+    emulator.journal.clear()
+    result = ok(playbook(emulator, tmp, "infra.yml", env))
+    assert writes(emulator) == []
+    assert "changed=0" in result.stdout
+
+
+def test_the_emulator_erratum_frees_txt_ns_srv_of_caa_fields_only(emulator):
+    """The spec's TXT/NS/SRV schemas require CAA's flags and tag; the erratum lifts that, nothing more."""
+    def problems(body: dict) -> list[str]:
+        request = specmod.SpecRequest("POST", "/v2/domains/example.test/records", "",
+                                      {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+                                      json.dumps(body).encode())
+        return specmod.problems(emulator.openapi, request)
+
+    assert problems({"type": "TXT", "name": "@", "data": "v=spf1 -all", "ttl": 1800}) == []
+    assert problems({"type": "NS", "name": "lab", "data": "ns1.example.test.", "ttl": 1800}) == []
+    assert problems({"type": "SRV", "name": "_sip._tcp", "data": "sip.example.test.", "priority": 1, "port": 5060,
+                     "weight": 1, "ttl": 1800}) == []
+    assert problems({"type": "CAA", "name": "@", "data": "letsencrypt.org", "ttl": 1800}) != []  # still required
+    assert problems({"type": "SRV", "name": "_sip._tcp", "data": "sip.example.test."}) != []  # priority, port
