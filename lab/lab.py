@@ -606,18 +606,19 @@ def main() -> None:
     sub.add_parser("images")
     droplet = sub.add_parser("droplet").add_subparsers(dest="action", required=True)
     create = droplet.add_parser("create", help="start one droplet; prints its SSH coordinates as JSON")
-    create.add_argument("name")
+    create.add_argument("name", metavar="NAME", help="the droplet (container berth-NAME, hostname NAME)")
     create.add_argument("--image", default="droplet", metavar="REF",
                         help="a key of .lab/images.json (droplet, droplet-docker) or a local image (default: droplet)")
     create.add_argument("--docker-volume-from", metavar="VOLUME",
                         help="seed the droplet's /var/lib/docker with a copy of this volume before it first starts")
-    droplet.add_parser("address", help="print the droplet's current address as JSON").add_argument("name")
-    droplet.add_parser("destroy", help="remove one droplet and its Docker volume").add_argument("name")
+    for action, text in (("address", "print the droplet's current address as JSON"),
+                         ("destroy", "remove one droplet and its Docker volume")):
+        droplet.add_parser(action, help=text).add_argument("name", metavar="NAME")
     snapshot = droplet.add_parser("snapshot", help="stop a droplet cleanly, commit it and copy its Docker volume, "
                                   "start it again; prints {image, volume, address} as JSON")
-    snapshot.add_argument("name")
-    snapshot.add_argument("image_tag", metavar="IMAGE_TAG")
-    snapshot.add_argument("volume", metavar="VOLUME")
+    snapshot.add_argument("name", metavar="NAME")
+    snapshot.add_argument("image_tag", metavar="IMAGE_TAG", help="the image to commit it to (replaces that tag)")
+    snapshot.add_argument("volume", metavar="VOLUME", help="the volume to copy its /var/lib/docker into (replaced)")
     args = parser.parse_args()
     {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet,
      "prune-snapshots": cmd_prune_snapshots}[args.command](args)

@@ -3,10 +3,11 @@ group, with its -vvv run and its rerun), and a snapshot of it (the droplet's ima
 volume) lets every other e2e group start from a provisioned host in seconds instead of minutes.
 
 The snapshot is named by the recipe hash of everything provisioning reads: the droplet image, the
-host roles, provision.yml, the lab inventory's variables and the lab network's gateway (the firewall
-lets the controller in through it). A change to any of them makes a new key, and groups never start
-from a stale host. Each clone still runs provision.yml once, with the snapshot's own variables, and
-asserts that it stops after one read (conftest.py). The suite runner (tests/groups.py) removes READY
+host roles (provision.yml's fingerprint covers the same list), provision.yml, the lab inventory's
+variables and the lab network's gateway (the firewall lets the controller in through it). A change
+to any of them makes a new key, and groups never start from a stale host. Each clone still runs
+provision.yml once, with the snapshot's own variables, and asserts that it stops after one read
+(conftest.py). The suite runner (tests/groups.py) removes READY
 before a run, so every run proves provisioning from scratch once and its groups start from that host."""
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ LAB_STATE = ROOT / ".lab"
 BASE = LAB_STATE / "base"
 READY = BASE / "ready"  # JSON {key, image, volume, vars}: the snapshot groups start from
 NETWORK = "berth-lab"
-INPUTS = ("roles", "playbooks/provision.yml", "inventory/lab/group_vars", "tests/base_snapshot.py",
-          "tests/e2e/conftest.py")
+HOST_ROLES = ("deploy_user", "ssh_hardening", "firewall", "docker", "layout", "registry_login", "traefik",
+              "pg_backup")
+INPUTS = (*(f"roles/{role}" for role in HOST_ROLES), "playbooks/provision.yml", "inventory/lab/group_vars",
+          "tests/base_snapshot.py", "tests/e2e/conftest.py")
 
 
 def _sh(*args: str) -> str:
