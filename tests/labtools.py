@@ -16,6 +16,17 @@ LAB_STATE = ROOT / ".lab"
 REGISTRY = "registry.berth.test"
 
 
+def at(path: str, value: object):
+    """A change that sets a dotted path (berth_services.web.health.status) in inventory variables."""
+    def change(variables: dict) -> None:
+        *parents, last = path.split(".")
+        node = variables
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return change
+
+
 def run_playbook(playbook: str, *args: str, check: bool = False, env: dict | None = None
                  ) -> subprocess.CompletedProcess:
     """Run ansible-playbook from the project root against the lab inventory."""

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.berth.ops.plugins.module_utils import _infra_spec
+from ansible_collections.berth.ops.plugins.module_utils import _infra_spec, _spec
 
 
 class ActionModule(ActionBase):
@@ -16,12 +16,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        unknown = sorted(set(args) - self._VALID_ARGS)
+        unknown = _spec.unknown_options("do_infra_spec", args, self._VALID_ARGS)
         if unknown:
-            return {**result, "failed": True, "msg": f"do_infra_spec: unknown options {unknown}"}
+            return {**result, **unknown}
         errors = _infra_spec.check(args.get("infra"), args.get("api"))
         if errors:
-            return {**result, "failed": True, "errors": errors,
-                    "msg": f"{len(errors)} bad input{'s' if len(errors) > 1 else ''}, no request was sent:\n"
-                           + "\n".join(f"- {error}" for error in errors)}
+            return {**result, **_spec.refusal(errors, "no request was sent", one_line=False)}
         return {**result, "changed": False, "msg": "every input of berth_infra checked"}

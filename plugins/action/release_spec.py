@@ -22,14 +22,12 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        unknown = sorted(set(args) - self._VALID_ARGS)
+        unknown = _spec.unknown_options("release_spec", args, self._VALID_ARGS)
         if unknown:
-            return {**result, "failed": True, "msg": f"release_spec: unknown options {unknown}"}
+            return {**result, **unknown}
         spec, errors = _spec.build({key: args.get(key) for key in INPUTS if key in args})
         if errors:
-            return {**result, "failed": True, "errors": errors,
-                    "msg": f"{len(errors)} bad input{'s' if len(errors) > 1 else ''}, nothing was changed: "
-                           + "; ".join(errors)}
+            return {**result, **_spec.refusal(errors, "nothing was changed")}
         pinned: dict[str, str] = {}
         if args.get("resolve", True):
             client = Client(make_transport(args.get("validate_certs", True), args.get("ca_path")),

@@ -45,6 +45,19 @@ class Errors(list):
         self.append(f"{path}: {value!r} {problem}")
 
 
+def unknown_options(action: str, args: dict, valid: frozenset[str]) -> dict | None:
+    """A controller-side action's refusal of options it does not take, or None."""
+    unknown = sorted(set(args) - valid)
+    return {"failed": True, "msg": f"{action}: unknown options {unknown}"} if unknown else None
+
+
+def refusal(errors: list[str], consequence: str, one_line: bool = True) -> dict:
+    """A failed result naming every bad input at once: `N bad inputs, <consequence>: ...`."""
+    head = f"{len(errors)} bad input{'s' if len(errors) > 1 else ''}, {consequence}:"
+    body = (" " + "; ".join(errors)) if one_line else "".join(f"\n- {error}" for error in errors)
+    return {"failed": True, "errors": errors, "msg": head + body}
+
+
 def hostname_problem(name: str) -> str | None:
     if not isinstance(name, str) or not name:
         return "is not a host name"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 from edge import STILL_RATE
 from lab_droplets import DROPLET, on_droplet
-from labtools import REGISTRY, failed_task, recap
+from labtools import REGISTRY, at, failed_task, recap
 from release_checks import App, LockWatch, assert_load, fingerprint, live, playbook, releases, stack, under_load
 
 APP = App("inputs", 8000)
@@ -36,17 +36,6 @@ KILL_SECONDS = 30
 
 def good() -> dict:
     return stack(APP, "unused", web={"image": GOOD_IMAGE})
-
-
-def at(path: str, value: object) -> Callable[[dict], None]:
-    """Set a dotted path (berth_services.web.health.status) in the variables."""
-    def change(variables: dict) -> None:
-        *parents, last = path.split(".")
-        node = variables
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return change
 
 
 @dataclass

@@ -33,6 +33,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
 from ansible_collections.berth.ops.plugins.modules import release_plan
+from labtools import at
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADER = DataLoader()
@@ -120,17 +121,6 @@ def good() -> dict:
             "berth_accessories": {}, "berth_hooks": [],
             "env_files_services": {"web": {"APP_ECHO": "alpha"}},
             "berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{{ release_colour }}"}}
-
-
-def at(path: str, value: object) -> Callable[[dict], None]:
-    """Set a dotted path (berth_services.web.health.status) in the variables, as the e2e does."""
-    def change(variables: dict) -> None:
-        *parents, last = path.split(".")
-        node = variables
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    return change
 
 
 def rename_service(new: str) -> Callable[[dict], None]:
