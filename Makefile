@@ -43,9 +43,9 @@ lint: setup
 
 # The junit xml proves each skip is one tests/skips.yml allows (with its reason).
 unit: setup
-	rm -f .lab/unit.xml
-	pytest -q tests/unit --junitxml=.lab/unit.xml
-	$(PY) tests/runner.py --check-skips .lab/unit.xml
+	rm -f .unit.xml
+	pytest -q tests/unit --junitxml=.unit.xml
+	$(PY) tests/runner.py --check-skips .unit.xml
 
 # The Molecule scenarios and the pytest groups of tests/groups.py in one job pool, SUITE_JOBS at a
 # time, each on a droplet of its own; a group passes only on proof (tests/runner.py). SUITE_ARGS adds
