@@ -29,9 +29,15 @@ MIN_RATE_SHARE = 0.4
 # (refusals, no-ops, failures before the switch), which still proves that nothing moved.
 MOVING_RATE = 120
 STILL_RATE = 40
-# A request sent while a playbook runs may take at most this much longer than the slowest answer of
-# the same kind before it started: a frozen switch (all traffic held for seconds) fails the test.
+# A request sent while a playbook runs may take at most LATENCY_MARGIN longer than the slowest answer
+# of the same kind before it started: a frozen switch (all traffic held for a second or more: at
+# 120/s, 120 requests or more) fails the test. Measured on 2 shared cores (load average 15), a lone
+# request now and then took 1.0-1.3 s longer (one in 3,700-9,000, not only at the switch): a
+# connection's SYN retried after 1 s, or a starved thread. So a test fails on more than LATE_SHARE of
+# the window's requests over the margin, or on any request over LATENCY_CEILING.
 LATENCY_MARGIN = 1.0
+LATE_SHARE = 0.001
+LATENCY_CEILING = 2.0
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -274,8 +280,9 @@ class LoadGenerator:
         if not inside:
             return ", no answer inside the window"
         p99 = inside[min(len(inside) - 1, int(len(inside) * 0.99))]
+        late = len(self.late_answers())
         return (f", latency in the window max {inside[-1] * 1000:.0f} ms p99 {p99 * 1000:.0f} ms"
-                f" (before it max {self._baseline(False) * 1000:.0f} ms)")
+                f" (before it max {self._baseline(False) * 1000:.0f} ms)" + (f", {late} late" if late else ""))
 
     def problems(self, versions: list[str] | None = None) -> list[str]:
         """Everything a test under load asserts, each a sentence; [] when the load proves its point."""
@@ -287,7 +294,9 @@ class LoadGenerator:
         if versions is not None and self.versions() != versions:
             found.append(f"versions {self.versions()}, expected {versions}")
         late = self.late_answers()
-        if late:
+        inside = sum(1 for a in self.answers if self.window and self.window[0] <= a.started <= self.window[1])
+        ceiling = [(a, limit) for a, limit in late if a.ended - a.started > limit - LATENCY_MARGIN + LATENCY_CEILING]
+        if late and (len(late) > max(1, inside * LATE_SHARE) or ceiling):
             assert self.window is not None
             answer, limit = max(late, key=lambda item: item[0].ended - item[0].started)
             when = ", ".join(f"{a.started - self.window[0]:.1f} s in: {(a.ended - a.started) * 1000:.0f} ms "
