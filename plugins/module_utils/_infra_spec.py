@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._do_normalize import HEALTH_RANGES, LB_HEALTH_CHECK_DEFAULTS, ssh_fingerprint
@@ -223,15 +224,22 @@ def _ssh_key(errors: Errors, path: str, key: Any) -> None:
         errors.add(path + ".public_key", public, "is not an OpenSSH public key line (ssh-ed25519 AAAA... comment)")
 
 
-def _droplets(errors: Errors, path: str, groups: Any) -> None:
-    if not isinstance(groups, dict):
-        errors.add(path, groups, "must be a mapping of group name to {count, size, image}")
+def _named(errors: Errors, path: str, given: Any, *, shape: str, pattern: Any, what: str,
+           check: Callable[[Errors, str, Any], None]) -> None:
+    """A mapping of names to settings: the mapping, each name against `pattern`, each entry by `check`."""
+    if not isinstance(given, dict):
+        errors.add(path, given, f"must be a mapping of {shape}")
         return
-    for name, group in groups.items():
+    for name, entry in given.items():
         where = f"{path}.{name}"
-        if not isinstance(name, str) or not GROUP.match(name):
-            errors.add(where, name, "is not a group name (lower-case letter, then letters, digits or '-', at most 21)")
-        _droplet_group(errors, where, group)
+        if not isinstance(name, str) or not pattern.match(name):
+            errors.add(where, name, f"is not a {what}")
+        check(errors, where, entry)
+
+
+def _droplets(errors: Errors, path: str, groups: Any) -> None:
+    _named(errors, path, groups, shape="group name to {count, size, image}", pattern=GROUP,
+           what="group name (lower-case letter, then letters, digits or '-', at most 21)", check=_droplet_group)
 
 
 def _droplet_group(errors: Errors, where: str, given: Any) -> None:
@@ -406,15 +414,8 @@ def _trusted_sources(errors: Errors, path: str, sources: Any) -> None:
 
 
 def _databases(errors: Errors, path: str, databases: Any) -> None:
-    if not isinstance(databases, dict):
-        errors.add(path, databases, "must be a mapping of key to {engine, version, size, ...}")
-        return
-    for name, db in databases.items():
-        where = f"{path}.{name}"
-        if not isinstance(name, str) or not NAME.match(name):
-            errors.add(where, name,
-                       "is not a database key (lower-case letter, then letters, digits or '-', at most 31)")
-        _database(errors, where, db)
+    _named(errors, path, databases, shape="key to {engine, version, size, ...}", pattern=NAME,
+           what="database key (lower-case letter, then letters, digits or '-', at most 31)", check=_database)
 
 
 def _database(errors: Errors, where: str, given: Any) -> None:
