@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport  # noqa: E402
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client  # noqa: E402
+from ansible_collections.berth.ops.plugins.module_utils._registries import Credential  # noqa: E402
 
 LAB = ROOT / ".lab"
 REG = "registry.berth.test/berth"
@@ -28,8 +29,8 @@ TAGS = [f"{REG}/sample-app:{t}" for t in ("1.0.0", "1.1.0", "broken", "multi", "
 
 def client() -> Client:
     creds = json.loads((LAB / "credentials.json").read_text())
-    return Client(make_transport(True, str(LAB / "pki" / "ca.crt")), username=creds["pull_user"],
-                  password=creds["pull_password"])
+    pull = Credential(creds["pull_user"], creds["pull_password"], "pull")
+    return Client(make_transport(True, str(LAB / "pki" / "ca.crt")), credentials={"registry.berth.test": pull})
 
 
 def references() -> list[str]:

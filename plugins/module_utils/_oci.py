@@ -14,11 +14,12 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-DOCKER_HUB = "docker.io"
+from ._registries import DOCKER_HUB, DOCKER_HUB_ALIASES, Credential, for_image_registry
+
 DOCKER_HUB_API = "registry-1.docker.io"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -100,7 +101,7 @@ def parse_reference(text: str) -> Reference:
                                 f"image reference {original!r}: bad registry host {registry!r}")
     else:
         registry, repository = DOCKER_HUB, text
-    if registry in ("index.docker.io", "registry-1.docker.io"):
+    if registry in DOCKER_HUB_ALIASES:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
@@ -162,14 +163,20 @@ class Stats:
 
 
 class Client:
-    def __init__(self, transport: Transport, *, username: str | None = None,
-                 password: str | None = None, timeout: float = 10, retries: int = 4,
+    """Resolves tags to digests. ``credentials`` maps a registry (``_registries.merge()``'s keys) to its
+    Credential; a registry with none is asked anonymously. Credentials are chosen by the registry the
+    image names and sent only to the token realm (or Basic challenge) of that registry's own 401, and
+    tokens are kept per registry host and repository: no registry ever receives another's.
+    ``missing`` names the variable to give credentials in, for the message of a registry that wants some."""
+
+    def __init__(self, transport: Transport, *, credentials: Mapping[str, Credential | None] | None = None,
+                 missing: str = "berth_registries", timeout: float = 10, retries: int = 4,
                  deadline: float = 60, backoff_cap: float = 8,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
-        self.username = username
-        self.password = password
+        self.credentials = dict(credentials or {})
+        self.missing = missing
         self.timeout = timeout
         self.retries = retries
         self.deadline = deadline
@@ -219,29 +226,38 @@ class Client:
 
     # -- auth ----------------------------------------------------------------------------------
 
-    def _basic(self) -> str:
-        raw = f"{self.username}:{self.password}".encode()
+    def credential(self, ref: Reference) -> Credential | None:
+        return for_image_registry(self.credentials, ref.registry)
+
+    @staticmethod
+    def _basic(cred: Credential) -> str:
+        raw = f"{cred.username}:{cred.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
     def _authorize(self, ref: Reference, challenge: str, image: str) -> str:
+        cred = self.credential(ref)
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
-            if not self.username:
+            if cred is None:
                 raise RegistryError("auth_required",
-                                    f"{image}: {ref.registry} needs credentials (Basic auth) and none were given")
-            return self._basic()
+                                    f"{image}: {ref.registry} needs credentials (Basic auth) and none were given "
+                                    f"for it (set {self.missing}[{ref.registry!r}])")
+            return self._basic(cred)
         if scheme != "bearer" or "realm" not in params:
             raise RegistryError("auth_unsupported", f"{image}: unsupported auth challenge {challenge!r}")
         query = {"service": params.get("service", "")}
         query["scope"] = params.get("scope") or f"repository:{ref.repository}:pull"
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
-        headers = {"Authorization": self._basic()} if self.username else {}
+        headers = {"Authorization": self._basic(cred)} if cred else {}
         self.stats.token_requests += 1
         answer = self._send("GET", url, headers, image)
         if answer.status in (401, 403):
-            who = f"user {self.username!r}" if self.username else "anonymous access"
+            if cred is None:
+                raise RegistryError("bad_credentials", f"{image}: the token server of {ref.registry} refused "
+                                                       f"anonymous access ({answer.status})")
             raise RegistryError("bad_credentials",
-                                f"{image}: the token server of {ref.registry} refused {who} ({answer.status})")
+                                f"{image}: the token server of {ref.registry} refused user {cred.username!r} "
+                                f"({answer.status}): check {cred.variable}")
         if answer.status != 200:
             raise RegistryError("auth_failed", f"{image}: token request to {_host(url)} answered {answer.status}")
         try:
@@ -273,11 +289,13 @@ class Client:
         return response
 
     def _denied(self, ref: Reference, image: str) -> RegistryError:
-        if self.username:
+        cred = self.credential(ref)
+        if cred:
             return RegistryError("no_access", f"{image}: repository {ref.name} not found or "
-                                              f"{self.username!r} has no pull access to it")
-        return RegistryError("no_access", f"{image}: repository {ref.name} not found, or it is "
-                                          "private and no credentials were given")
+                                              f"{cred.username!r} has no pull access to it")
+        return RegistryError("no_access", f"{image}: repository {ref.name} not found, or it is private and "
+                                          f"no credentials were given for {ref.registry} "
+                                          f"(set {self.missing}[{ref.registry!r}])")
 
     # -- resolution ----------------------------------------------------------------------------
 

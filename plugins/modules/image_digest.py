@@ -28,12 +28,32 @@ options:
     elements: str
     required: true
     aliases: [image, name]
+  registries:
+    description:
+      - Credentials per registry (C(berth_registries) in berth's playbooks) - registry host (C(host) or
+        C(host:port), C(docker.io) for Docker Hub) to C({username, password}), or empty for anonymous access.
+      - Each image's registry is sent only its own credentials, and only to the token realm its own
+        challenge names; a registry not listed is asked anonymously.
+    type: dict
+    default: {}
+  registry:
+    description:
+      - The registry O(username) and O(password) are for. When empty, the one registry every image
+        names (refused when they name several).
+    type: str
   username:
-    description: Registry account (GHCR - the user or bot that owns the token).
+    description: Registry account (GHCR - the user or bot that owns the token); merged into O(registries).
     type: str
   password:
     description: Registry credential (GHCR - a personal access token with read:packages).
     type: str
+  inventory_names:
+    description:
+      - Name the credential inputs in messages as berth's inventory variables (C(berth_registries),
+        C(berth_registry), C(berth_registry_username), C(berth_registry_password)) instead of this module's
+        options; for berth's own playbooks, which pass those variables.
+    type: bool
+    default: false
   platform:
     description:
       - A platform such as C(linux/amd64) or C(linux/arm64/v8). When given, each result says in
@@ -83,8 +103,8 @@ EXAMPLES = r"""
       - ghcr.io/my-org/shop-web:1.4.2
       - ghcr.io/my-org/shop-worker:1.4.2
       - traefik:v3.2
-    username: my-org-bot
-    password: "{{ vault_ghcr_read_token }}"
+    registries:
+      ghcr.io: {username: my-org-bot, password: "{{ vault_ghcr_read_token }}"}
   delegate_to: localhost
   run_once: true
   register: release
@@ -168,12 +188,19 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
-from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
+from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError, parse_reference
+from ansible_collections.berth.ops.plugins.module_utils._registries import BERTH_NAMES, merge
+
+# Messages name this module's options (or, with inventory_names, berth's variables).
+NAMES = {"registries": "registries", "registry": "registry", "username": "username", "password": "password"}
 
 
 def argument_spec() -> dict:
     return {
         "images": {"type": "list", "elements": "str", "required": True, "aliases": ["image", "name"]},
+        "registries": {"type": "dict", "default": {}, "no_log": True},
+        "registry": {"type": "str"},
+        "inventory_names": {"type": "bool", "default": False},
         "username": {"type": "str"},
         "password": {"type": "str", "no_log": True},
         "platform": {"type": "str"},
@@ -183,6 +210,21 @@ def argument_spec() -> dict:
         "retries": {"type": "int", "default": 4},
         "deadline": {"type": "float", "default": 60.0},
     }
+
+
+def shorthand_registry(module: AnsibleModule) -> str | None:
+    """The registry username/password are for: the option, else the one registry every image names."""
+    params = module.params
+    if params["registry"] or not params["username"]:
+        return params["registry"]
+    try:
+        named = sorted({parse_reference(image).registry for image in params["images"]})
+    except RegistryError:
+        return None  # resolve() reports the bad reference
+    if len(named) > 1:
+        module.fail_json(msg=f"registry: username {params['username']!r} is given for no registry and the images "
+                             f"name {len(named)} ({', '.join(named)}); set registry, or use registries")
+    return named[0] if named else None
 
 
 def main() -> None:
@@ -196,9 +238,14 @@ def main() -> None:
             module.fail_json(msg=f"{name}: must be more than 0, got {params[name]}")
     if params["platform"] is not None and params["platform"].count("/") not in (1, 2):
         module.fail_json(msg=f"platform: {params['platform']!r} is not os/arch or os/arch/variant")
-    client = Client(make_transport(params["validate_certs"], params["ca_path"]),
-                    username=params["username"], password=params["password"],
-                    timeout=params["timeout"], retries=params["retries"], deadline=params["deadline"])
+    names = BERTH_NAMES if params["inventory_names"] else NAMES
+    credentials, errors = merge(params["registries"], shorthand_registry(module), params["username"],
+                                params["password"], names)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=[{"kind": "bad_input", "msg": e} for e in errors])
+    client = Client(make_transport(params["validate_certs"], params["ca_path"]), credentials=credentials,
+                    missing=names["registries"], timeout=params["timeout"], retries=params["retries"],
+                    deadline=params["deadline"])
     results, errors = [], []
     for image in params["images"]:
         try:

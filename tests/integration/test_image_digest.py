@@ -17,6 +17,7 @@ from labtools import LAB_STATE, REGISTRY, ROOT, registry_token, run_module
 sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 from ansible_collections.berth.ops.plugins.module_utils._oci import ACCEPT, Client
+from ansible_collections.berth.ops.plugins.module_utils._registries import Credential
 
 PRIVATE = f"{REGISTRY}/berth/sample-app"
 PUBLIC = f"{REGISTRY}/berth/public-app:1.0.0"
@@ -130,8 +131,8 @@ def test_unreachable_registry():
 
 def test_expired_token_mid_run_is_renewed(lab_credentials, lab_ca):
     """The short-lived account's tokens expire ~2 s after issue: the second lookup must re-auth."""
-    client = Client(make_transport(True, lab_ca), username=lab_credentials["short_user"],
-                    password=lab_credentials["short_password"])
+    short = Credential(lab_credentials["short_user"], lab_credentials["short_password"], "short")
+    client = Client(make_transport(True, lab_ca), credentials={REGISTRY: short})
     first = client.resolve(f"{PRIVATE}:1.0.0")
     time.sleep(4)
     second = client.resolve(f"{PRIVATE}:1.1.0")

@@ -14,6 +14,7 @@ from ansible_collections.berth.ops.plugins.module_utils._oci import (
     parse_challenge,
     parse_retry_after,
 )
+from ansible_collections.berth.ops.plugins.module_utils._registries import Credential
 
 
 @pytest.mark.parametrize(("header", "scheme", "params"), [
@@ -122,7 +123,7 @@ def test_token_is_reused_per_repository_and_renewed_on_401():
 def test_basic_challenge_uses_credentials():
     fake = FakeRegistry({("HEAD", "/manifests/1"): [Response(401, {"www-authenticate": 'Basic realm="r"'}),
                                                     ok_manifest()]})
-    client, _ = make_client(fake, username="u", password="p")
+    client, _ = make_client(fake, credentials={"reg.test": Credential("u", "p", "x")})
     client.resolve("reg.test/a/b:1")
     assert fake.sent[-1][2]["Authorization"] == "Basic dTpw"
 
