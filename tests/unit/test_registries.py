@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from unittest import mock
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from ansible.template import Templar
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
+from ansible_collections.berth.ops.plugins.filter.registries import registry_logins, registry_problems
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError, Response
 from ansible_collections.berth.ops.plugins.module_utils._registries import Credential, logins, merge
 from test_oci_client import DIGEST, FakeRegistry, ok_manifest
-from test_spec_refusals import LOADER, MAIN_TASKS, deploy, fake_task, good, role_vars, the_task
+from test_spec_refusals import LOADER, MAIN_TASKS, deploy, fake_task, good, load, role_vars, the_task
 
 SECRET = "s3cret-Canary-7"
 OTHER_SECRET = "0ther-Canary-8"
@@ -217,3 +220,44 @@ def test_a_private_repository_without_credentials_says_where_to_give_them():
     assert "no credentials were given for hub.test (set berth_registries['hub.test'])" in str(err.value)
     assert all(SECRET not in json.dumps(headers) and basic("me", SECRET) not in json.dumps(headers)
                for _m, _u, headers in fake.sent)
+
+
+# --- the hosts' docker login: the registry_login role's defaults and tasks, as Ansible reads them ----------
+
+LOGIN_DEFAULTS = load("roles/registry_login/defaults/main.yml")
+LOGIN_TASKS = load("roles/registry_login/tasks/main.yml")
+LOGIN_VALIDATE = load("roles/registry_login/tasks/validate.yml")
+# The role's tasks call the filters with its four inputs (the filters themselves are called directly
+# below: a unit test's Templar cannot load collection filters once the collection was imported as code).
+CALL = (r"\{\{\s*registry_login_registries \| berth\.ops\.FILTER\(registry_login_registry, registry_login_username,"
+        r"\s+registry_login_password\) \}\}")
+
+
+def login_inputs(user: dict) -> list:
+    templar = Templar(loader=LOADER, variables={**LOGIN_DEFAULTS, **user})
+    return [templar.template(LOGIN_DEFAULTS[name]) for name in
+            ("registry_login_registries", "registry_login_registry", "registry_login_username",
+             "registry_login_password")]
+
+
+def test_the_hosts_log_in_to_every_registry_with_credentials_and_no_anonymous_one():
+    user = {"berth_registry": "registry.berth.test", "berth_registry_username": "deploy",
+            "berth_registry_password": SECRET,
+            "berth_registries": {"hub.berth.test": {}, "docker.io": {"username": "me", "password": OTHER_SECRET}}}
+    task = the_task(LOGIN_TASKS, "community.docker.docker_login")
+    assert task["no_log"] is True
+    assert re.fullmatch(CALL.replace("FILTER", "registry_logins"), task["loop"].strip()), task["loop"]
+    assert registry_logins(*login_inputs(user)) == [
+        {"registry": "https://index.docker.io/v1/", "username": "me", "password": OTHER_SECRET},
+        {"registry": "registry.berth.test", "username": "deploy", "password": SECRET}]
+    assert registry_logins(*login_inputs({})) == []  # nothing given: every pull anonymous, no login
+
+
+def test_the_role_refuses_bad_registries_naming_the_variable_and_hiding_the_password():
+    expression = LOGIN_VALIDATE[0]["vars"]["__registry_login_problems"]
+    assert re.fullmatch(CALL.replace("FILTER", "registry_problems"), expression.strip()), expression
+    user = {"berth_registries": {"hub.berth.test": {"username": "me", "password": 42}}}
+    line = "berth_registries['hub.berth.test'].password: (hidden) is not a password or token (a non-empty string)"
+    assert registry_problems(*login_inputs(user)) == [line]
+    with pytest.raises(AnsibleFilterError, match=re.escape(line)):
+        registry_logins(*login_inputs(user))
