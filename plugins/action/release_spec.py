@@ -5,18 +5,18 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.berth.ops.plugins.module_utils import _release, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _registries, _release, _spec
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
 
 INPUTS = ("app", "domain", "tls", "services", "accessories", "env", "hooks", "keep_warm", "public_service",
           "confirm_path", "colour")
-REGISTRY = ("username", "password", "ca_path", "validate_certs")
+REGISTRY = ("registries", "registry", "username", "password", "ca_path", "validate_certs")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset((*INPUTS, *REGISTRY, "resolve", "env_key"))
+    _VALID_ARGS = frozenset((*INPUTS, *REGISTRY, "resolve", "pinned", "env_key"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -26,14 +26,23 @@ class ActionModule(ActionBase):
         if unknown:
             return {**result, **unknown}
         spec, errors = _spec.build({key: args.get(key) for key in INPUTS if key in args})
+        credentials, registry_errors = _registries.merge(args.get("registries"), args.get("registry"),
+                                                         args.get("username"), args.get("password"))
+        errors += registry_errors
         if errors:
             return {**result, **_spec.refusal(errors, "nothing was changed")}
-        pinned: dict[str, str] = {}
+        images = _spec.images(spec)
+        # Images pinned earlier in this run (deploy.yml pins every host's once) are never resolved again.
+        pinned = {image: ref for image, ref in (args.get("pinned") or {}).items() if image in images}
+        resolved: list[str] = []
         if args.get("resolve", True):
             client = Client(make_transport(args.get("validate_certs", True), args.get("ca_path")),
-                            username=args.get("username"), password=args.get("password"))
+                            credentials=credentials)
             failures = []
-            for image in _spec.images(spec):
+            for image in images:
+                if image in pinned:
+                    continue
+                resolved.append(image)
                 try:
                     pinned[image] = client.resolve(image)["pinned"]
                 except RegistryError as exc:
@@ -46,4 +55,6 @@ class ActionModule(ActionBase):
                 return {**result, "failed": True, "msg": "; ".join(errors)}
         env = _release.env_values(args.get("env") or {})
         digests = _release.env_digests(env, args["env_key"]) if args.get("env_key") else {}
-        return {**result, "changed": False, "spec": spec, "pinned": pinned, "env_digests": digests}
+        return {**result, "changed": False, "spec": spec, "images": images, "pinned": pinned,
+                "resolved": resolved,
+                "env_digests": digests}

@@ -83,11 +83,29 @@ options:
     description: Resolve and pin the images (false only checks the inputs).
     type: bool
     default: true
+  pinned:
+    description:
+      - Images already pinned in this run, each reference as written to its pinned reference (the
+        C(pinned) of M(berth.ops.image_digest)). They are used as given and never resolved again, so
+        every host of a rolling deploy gets the digests pinned at its start; only the rest are resolved.
+    type: dict
+    default: {}
+  registries:
+    description:
+      - Credentials per registry (C(berth_registries)) - registry host (C(host) or C(host:port), C(docker.io) for
+        Docker Hub) to C({username, password}), or empty for anonymous access.
+      - Each image's registry is sent only its own credentials; a registry not listed is asked anonymously.
+      - Checked before anything else; a bad entry is refused naming C(berth_registries[host]) and the value.
+    type: dict
+    default: {}
+  registry:
+    description: The registry O(username) and O(password) are for (C(berth_registry)); C(ghcr.io) when empty.
+    type: str
   username:
-    description: Registry user for private images.
+    description: The one-registry shorthand (C(berth_registry_username)), merged into O(registries) for O(registry).
     type: str
   password:
-    description: Registry password or token.
+    description: The one-registry shorthand's password or token (C(berth_registry_password)).
     type: str
   ca_path:
     description: PEM file of CA certificates to trust for the registry.
@@ -107,8 +125,9 @@ EXAMPLES = r"""
     services:
       web: {image: ghcr.io/acme/shop:1.4.2, port: 8000, health: {path: /up, start_timeout: 90}}
     env: "{{ env_files_services }}"
-    username: "{{ registry_user }}"
-    password: "{{ registry_token }}"
+    registries:
+      ghcr.io: {username: my-org-bot, password: "{{ vault_ghcr_read_token }}"}
+      docker.io: {}  # public images, asked anonymously
   no_log: true
   register: release
 """
@@ -118,10 +137,20 @@ spec:
   description: The normalised release spec with pinned images (no secret values).
   returned: success
   type: dict
+images:
+  description: Every image reference the release runs, as written (app services first).
+  returned: success
+  type: list
+  elements: str
 pinned:
   description: Each image reference as written and its pinned reference.
   returned: success
   type: dict
+resolved:
+  description: The images this call resolved itself (those not given in O(pinned)).
+  returned: success
+  type: list
+  elements: str
 env_digests:
   description: With O(env_key), each service's env values as HMAC-SHA256 hex digests under it.
   returned: success
@@ -150,6 +179,9 @@ def argument_spec() -> dict:
         "colour": {"type": "str", "default": ""},
         "env_key": {"type": "str", "no_log": True},
         "resolve": {"type": "bool", "default": True},
+        "pinned": {"type": "dict", "default": {}},
+        "registries": {"type": "dict", "default": {}, "no_log": True},
+        "registry": {"type": "str"},
         "username": {"type": "str"},
         "password": {"type": "str", "no_log": True},
         "ca_path": {"type": "path"},

@@ -90,9 +90,14 @@ def deploy(user: dict) -> dict:
         return action.run(task_vars=variables)
 
 
+def tasks_in(tasks: list[dict]) -> list[dict]:
+    """Every task of a list, those inside blocks included."""
+    return [found for task in tasks for found in [task, *tasks_in(task.get("block", []))]]
+
+
 def rollback_vars(user: dict) -> dict:
-    include = next(task for play in ROLLBACK_PLAYBOOK for task in play.get("tasks", [])
-                   if "ansible.builtin.include_role" in task)
+    include = next(task for play in ROLLBACK_PLAYBOOK for task in tasks_in(play.get("tasks", []))
+                   if task.get("ansible.builtin.include_role", {}).get("tasks_from") == "rollback.yml")
     return {**DEFAULTS, **include["vars"], **copy.deepcopy(user)}
 
 
