@@ -52,4 +52,9 @@ GROUPS = [
           args=["tests/e2e/test_demo_deploy.py", "tests/e2e/test_bad_input.py"]),
     Group("infra-lab", droplet="cloud-1", estimate=140, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_infra_lab.py"]),
+    Group("report", droplet="droplet-9", estimate=120, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_deploy_report.py"]),
+    # Two droplets (pin-1, pin-1-b): a rolling deploy while its tag is moved.
+    Group("one-pin", droplet="pin-1", estimate=110, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_one_pin.py"]),
 ]
