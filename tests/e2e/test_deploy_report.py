@@ -130,8 +130,11 @@ def test_a_deploy_that_fails_its_gate_reports_the_step_and_what_was_restored(fir
     assert target["gate"]["passed"] is False and target["gate"]["checks"][0]["reason"]
     assert target["timings"]["gate"] > 0
     live_colour = before["targets"][0]["colour"]
-    assert target["restored"] == {"routes": [], "colour_taken_down": target["colour"], "live_colour": live_colour,
-                                  "live_release": before["release_id"]}
+    restored = target["restored"]
+    assert (restored["colour_taken_down"], restored["live_colour"], restored["live_release"]) == \
+        (target["colour"], live_colour, before["release_id"])
+    # Only the failed colour's own (private) route was put back; the public routes were never changed.
+    assert restored["routes"] == [f"/opt/traefik/dynamic/{APP.name}-{target['colour']}.yml"], restored
     assert target["previous"] == {"release": before["release_id"], "colour": live_colour}
     assert report["message"] == f"{target['name']}: {target['message']}"
     assert "failed at step 'gate'" in target["message"]
