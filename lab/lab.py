@@ -91,6 +91,9 @@ TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
 HOSTS_MARK = "# berth-lab"
+# The hub's names carry their own mark: a checkout from before the hub rewrites the `# berth-lab` lines
+# (only those) on its `make lab`, and must not take the hub's names away from a lab that has it.
+HUB_HOSTS_MARK = "# berth-lab-hub"
 # The droplet with Docker already installed, for tests that need an engine but do not test installing
 # one: exactly the packages berth.ops.docker installs with docker_source: distro (read from the role's
 # defaults, so the recipe follows them), with apt's default recommends, as the role's apt task does.
@@ -395,11 +398,11 @@ def container_ip(container: str) -> str:
                   f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', container)
 
 
-def update_etc_hosts(entries: dict[str, str]) -> None:
-    """Let the controller resolve the lab's service names as the droplets do."""
+def update_etc_hosts(entries: dict[str, str], mark: str = HOSTS_MARK) -> None:
+    """The controller resolves the lab's service names as the droplets do (lines marked `mark`)."""
     hosts = Path("/etc/hosts")
-    kept = [line for line in hosts.read_text().splitlines() if not line.endswith(HOSTS_MARK)]
-    new = kept + [f"{ip} {name} {HOSTS_MARK}" for name, ip in entries.items()]
+    kept = [line for line in hosts.read_text().splitlines() if not line.endswith(mark)]
+    new = kept + [f"{ip} {name} {mark}" for name, ip in entries.items()]
     if new != hosts.read_text().splitlines():
         hosts.write_text("\n".join(new) + "\n")
 
@@ -428,8 +431,8 @@ def ensure_registry(images: dict[str, str]) -> None:
                               ["berth-lab-registry-data:/var/lib/docker-registry"])
     hub_auth = ensure_service("hub-auth", HUB_AUTH_HOST, images["tokenserver"], hub_conf, [])
     hub = ensure_service("hub", HUB_HOST, images["registry"], hub_conf, ["berth-lab-hub-data:/var/lib/docker-registry"])
-    update_etc_hosts({AUTH_HOST: container_ip(auth), REGISTRY_HOST: container_ip(registry),
-                      HUB_AUTH_HOST: container_ip(hub_auth), HUB_HOST: container_ip(hub)})
+    update_etc_hosts({AUTH_HOST: container_ip(auth), REGISTRY_HOST: container_ip(registry)})
+    update_etc_hosts({HUB_AUTH_HOST: container_ip(hub_auth), HUB_HOST: container_ip(hub)}, HUB_HOSTS_MARK)
     wait_tcp(AUTH_HOST, 443)
     wait_tcp(HUB_AUTH_HOST, 443)
     for host, conf_dir, creds in ((REGISTRY_HOST, conf, credentials()), (HUB_HOST, hub_conf, hub_credentials())):
