@@ -24,10 +24,14 @@ def test_https_serves_the_given_certificate_and_http_redirects(host):
 
 def test_ping_metrics_and_dashboard_answer_on_loopback_only(host):
     assert curl(host, "http://127.0.0.1:8082/ping") == "200"
-    assert "traefik_" in host.check_output("curl -s http://127.0.0.1:8082/metrics")
+    assert curl(host, "http://127.0.0.1:8082/metrics") == "404"  # metrics have their own entrypoint
+    address = host.check_output("docker inspect -f '{{(index .NetworkSettings.Networks \"berth-edge\").IPAddress}}' "
+                                "traefik-traefik-1")
+    assert "traefik_entrypoint_requests_total" in host.check_output(f"curl -s http://{address}:8083/metrics")
     assert curl(host, "http://127.0.0.1:8082/api/overview") == "200"
     published = host.check_output("docker port traefik-traefik-1").splitlines()
     inner = [line for line in published if line.startswith(("8081/", "8082/"))]
+    assert not [line for line in published if line.startswith("8083/")], published
     assert inner and all("-> 127.0.0.1:" in line for line in inner), published
 
 
