@@ -99,6 +99,7 @@ class Outcome:
     seconds: float
     detail: str
     log: Path | None = None
+    cpu: float = 0.0  # CPU seconds of the group's own process tree (what it waited for)
 
 
 @dataclass(frozen=True)
@@ -593,6 +594,32 @@ class Options:
     cleanup: bool = True
 
 
+def reap(proc: subprocess.Popen[bytes]) -> tuple[int | None, float]:
+    """The exit code of a finished child (None while it runs) and the CPU seconds it and the processes it
+    waited for used: what a group costs on a shared machine, where its wall time depends on the others."""
+    if proc.returncode is not None:
+        return proc.returncode, 0.0
+    try:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    except ChildProcessError:
+        return proc.poll(), 0.0
+    if pid == 0:
+        return None, 0.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / ticks, sum(fields[:8]) / ticks
+
+
 class Pool:
     """Runs groups `jobs` at a time, longest first; a dependent waits for its marker without a slot."""
 
@@ -662,7 +689,7 @@ class Pool:
     def _reap(self) -> None:
         now = time.monotonic()
         for job in list(self.running):
-            code = job.proc.poll()
+            code, cpu = reap(job.proc)
             if code is None:
                 self._watch_deadline(job, now)
                 continue
@@ -670,7 +697,7 @@ class Pool:
             job.log.close()
             self.running.remove(job)
             if not job.cleanup:
-                self._finish(job, code, now)
+                self._finish(job, code, now, cpu)
 
     def _watch_deadline(self, job: Job, now: float) -> None:
         if now < job.deadline:
@@ -681,7 +708,7 @@ class Pool:
         elif now - job.term_sent >= KILL_GRACE:
             signal_group(job.proc.pid, signal.SIGKILL)
 
-    def _finish(self, job: Job, code: int, now: float) -> None:
+    def _finish(self, job: Job, code: int, now: float, cpu: float = 0.0) -> None:
         group = job.group
         log_path, xml = self._paths(group)
         lines = plain_lines(log_path.read_text(errors="replace"))
@@ -693,7 +720,7 @@ class Pool:
             problems += [] if problems else molecule_problems(lines, group.name)
             result = molecule_result(lines, group.name)
         detail = result if not problems else "; ".join(problems) + f"; log: {self._rel(log_path)}"
-        self.outcomes[group.name] = Outcome(not problems, now - job.started, detail, log_path)
+        self.outcomes[group.name] = Outcome(not problems, now - job.started, detail, log_path, cpu)
         self._say(f"end {group.name}: {'passed' if not problems else 'FAILED'}")
         self._clean(group)
 
@@ -749,7 +776,8 @@ def report(groups: list[Group], outcomes: Mapping[str, Outcome], problems: list[
     results = {g.name: outcomes.get(g.name) or Outcome(False, 0, "no result recorded") for g in groups}
     for name, outcome in results.items():
         state = "passed" if outcome.passed else "FAILED"
-        print(f"suite {name}: {state} in {outcome.seconds:.0f} s ({outcome.detail})")
+        cpu = f", {outcome.cpu:.0f} CPU-s in its own processes" if outcome.cpu else ""
+        print(f"suite {name}: {state} in {outcome.seconds:.0f} s ({outcome.detail}){cpu}")
     print("suite: time " + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items()))
     for problem in problems[:100]:
         print(f"suite: {problem}")
@@ -802,9 +830,15 @@ def run_suite(suite: Suite, groups: list[Group], options: Options, check_only: b
         for group in groups:
             if group.after is not None:
                 (suite.root / group.after.marker).unlink(missing_ok=True)  # only this run's producer counts
-        start = time.monotonic()
+        start, (busy, total) = time.monotonic(), machine_cpu()
         outcomes = Pool(suite, groups, options, ids).run()
         phases["groups (wall)"] = time.monotonic() - start
+        busy, total = machine_cpu()[0] - busy, machine_cpu()[1] - total
+        if total:
+            own = sum(o.cpu for o in outcomes.values())
+            print(f"suite: the machine's CPUs were busy {100 * busy / total:.0f} % of the groups' wall time "
+                  f"({busy:.0f} of {total:.0f} CPU-s; the groups' own processes {own:.0f}, the rest droplets, "
+                  "their containers and whatever else runs here)")
     phases["total"] = time.monotonic() - began
     return report(groups, outcomes, problems, phases)
 

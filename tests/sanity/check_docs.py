@@ -14,6 +14,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -23,22 +24,36 @@ sys.path.insert(0, str(ROOT / ".collections"))
 errors: list[str] = []
 
 
-def ansible_doc(*args: str) -> dict:
-    result = subprocess.run(["ansible-doc", "--json", *args], capture_output=True, text=True,
-                            cwd=ROOT, check=False)
-    if result.returncode != 0 or "[ERROR]" in result.stderr:
-        errors.append(f"ansible-doc {' '.join(args)} failed: {result.stderr.strip()[:500]}")
+def _ansible_doc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ansible-doc", *args], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def _failed(result: subprocess.CompletedProcess) -> bool:
+    return result.returncode != 0 or "[ERROR]" in result.stderr or "[ERROR]" in result.stdout
+
+
+def rendered(kind: str, names: list[str]) -> dict[str, str]:
+    """Each name that does not render as text: its error. One ansible-doc run for all of them (each run
+    costs seconds of start-up); only when that run fails is each name asked alone, to say which."""
+    if not names or not _failed(_ansible_doc("-t", kind, *names)):
+        return {}
+    alone = {name: _ansible_doc("-t", kind, name) for name in names}
+    return {name: (r.stderr or r.stdout).strip()[:300] for name, r in alone.items() if _failed(r)}
+
+
+def documented(names: list[str]) -> dict[str, dict]:
+    """The modules' docs as ansible-doc --json gives them, in one run."""
+    result = _ansible_doc("--json", *names)
+    if _failed(result):
+        errors.append(f"ansible-doc --json failed: {result.stderr.strip()[:500]}")
         return {}
     return json.loads(result.stdout)
 
 
-def check_module(path: Path) -> None:
+def check_module(path: Path, doc: dict) -> None:
     name = f"berth.ops.{path.stem}"
-    text = subprocess.run(["ansible-doc", name], capture_output=True, text=True, cwd=ROOT, check=False)
-    if text.returncode != 0 or "[ERROR]" in text.stderr or "[ERROR]" in text.stdout:
-        errors.append(f"ansible-doc {name} does not render: {(text.stderr or text.stdout).strip()[:300]}")
-    doc = ansible_doc(name).get(name, {})
     if not doc:
+        errors.append(f"{name}: ansible-doc --json gives nothing")
         return
     for section in ("doc", "examples", "return"):
         if not doc.get(section):
@@ -70,10 +85,6 @@ def check_role(path: Path) -> None:
             errors.append(f"{name}: {required} is missing")
     if errors and errors[-1].startswith(name):
         return
-    text = subprocess.run(["ansible-doc", "-t", "role", name], capture_output=True, text=True, cwd=ROOT,
-                          check=False)
-    if text.returncode != 0 or "[ERROR]" in text.stderr:
-        errors.append(f"ansible-doc -t role {name} does not render: {text.stderr.strip()[:300]}")
     specs = yaml.safe_load((path / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]
     options = specs.get("options", {})
     defaults = yaml.safe_load((path / "defaults/main.yml").read_text()) or {}
@@ -86,10 +97,20 @@ def check_role(path: Path) -> None:
 
 
 def main() -> int:
-    for module in sorted((ROOT / "plugins" / "modules").glob("*.py")):
-        if module.name != "__init__.py":
-            check_module(module)
-    for role in sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir()):
+    modules = sorted(p for p in (ROOT / "plugins" / "modules").glob("*.py") if p.name != "__init__.py")
+    roles = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
+    module_names = [f"berth.ops.{p.stem}" for p in modules]
+    role_names = [f"berth.ops.{p.name}" for p in roles]
+    with ThreadPoolExecutor(3) as pool:
+        as_text = pool.submit(rendered, "module", module_names)
+        roles_as_text = pool.submit(rendered, "role", role_names)
+        docs = pool.submit(documented, module_names)
+        for kind, failures in (("", as_text.result()), ("-t role ", roles_as_text.result())):
+            errors.extend(f"ansible-doc {kind}{name} does not render: {why}" for name, why in failures.items())
+        docs = docs.result()
+    for module in modules:
+        check_module(module, docs.get(f"berth.ops.{module.stem}", {}))
+    for role in roles:
         check_role(role)
     for error in errors:
         print(f"sanity: {error}", file=sys.stderr)
