@@ -31,8 +31,10 @@ class Policy:
     expected_status: tuple[int, ...] = (200,)
     body_regex: str | None = None
     json_match: dict[str, Any] | None = None
-    # Until the first good answer only this counts: refused connections and bad answers mean "not ready
-    # yet", not failure. None: the budgets apply from the first probe (a confirm of a warm service).
+    # Until the first good answer only this counts for refused connections and unexpected statuses (a 5xx,
+    # a proxy's 404): "not ready yet", not failure. An expected status with the wrong body or JSON is a
+    # started app answering wrongly and spends the bad-answer budget at once. None: the budgets apply
+    # from the first probe (a confirm of a warm service).
     start_timeout: float | None = None
 
 
@@ -81,15 +83,17 @@ class Gate:
         self.clock = clock
         self.sleep = sleep
 
-    def _probe_once(self, start: float, remaining: float) -> tuple[dict[str, Any], str | None, bool]:
-        """One probe: (log entry, problem or None, whether it was a connection error)."""
+    def _probe_once(self, start: float, remaining: float) -> tuple[dict[str, Any], str | None, bool, bool]:
+        """One probe: (log entry, problem or None, whether it was a connection error, whether it was a
+        wrong answer of an app that is up: an expected status with the wrong body or JSON)."""
         sent = self.clock()
         entry: dict[str, Any] = {"t": round(sent - start, 3)}
-        connection_error = False
+        connection_error = wrong_answer = False
         try:
             response = self.probe(min(self.policy.timeout, max(0.05, remaining)))
             entry["status"] = response.status
             problem = judge(response, self.policy)
+            wrong_answer = problem is not None and response.status in self.policy.expected_status
         except TransportError as exc:
             problem = entry["error"] = f"{exc.kind}: {exc}"
             connection_error = True
@@ -97,7 +101,7 @@ class Gate:
         entry["ok"] = problem is None
         if problem is not None:
             entry["problem"] = problem
-        return entry, problem, connection_error
+        return entry, problem, connection_error, wrong_answer
 
     def _stop_reason(self, start: float, streak: int, ready: bool, last: str | None) -> str | None:
         policy = self.policy
@@ -125,14 +129,14 @@ class Gate:
             if reason is not None:
                 break
             sent = self.clock()
-            entry, problem, connection_error = self._probe_once(start, policy.deadline - (sent - start))
+            entry, problem, connection_error, wrong_answer = self._probe_once(start, policy.deadline - (sent - start))
             log.append(entry)
             if problem is None:
                 ready = True
                 streak += 1
                 if streak >= policy.successes:
                     break
-            elif not ready:
+            elif not ready and not wrong_answer:
                 streak = 0
             elif connection_error:
                 streak, errors = 0, errors + 1

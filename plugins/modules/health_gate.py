@@ -76,9 +76,11 @@ options:
   start_timeout:
     description:
       - Seconds a starting service has to give its first good answer. Until then refused
-        connections and bad answers mean "not ready yet" and count against nothing else; after it,
-        O(max_bad_answers) and O(max_connection_errors) apply. Unset, the budgets apply from the
-        first probe (confirming a service that is already warm).
+        connections and statuses not in O(expected_status) (a 5xx, a proxy's 404) mean "not ready
+        yet" and count against nothing else; after it, O(max_bad_answers) and
+        O(max_connection_errors) apply. An expected status with a body or JSON that does not match
+        is a started service answering wrongly, and spends O(max_bad_answers) from the first probe.
+        Unset, the budgets apply from the first probe (confirming a service that is already warm).
     type: float
   max_bad_answers:
     description: Wrong answers (status, body) tolerated before the gate fails.

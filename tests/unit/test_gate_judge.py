@@ -85,3 +85,21 @@ def test_a_service_never_ready_fails_at_its_start_timeout_naming_the_last_answer
 def test_after_the_first_good_answer_the_budgets_apply():
     result = run_gate([BAD, BAD, OK, BAD, BAD, BAD], interval=1, start_timeout=60, max_bad_answers=2, deadline=100)
     assert not result["passed"] and result["reason"].startswith("bad answers: 3 (budget 2)")
+
+
+def test_a_started_app_answering_the_wrong_body_spends_the_bad_answer_budget_before_its_start_timeout():
+    # 200 with the wrong body: the app is up and says something else; waiting for start_timeout would
+    # only delay the failure (measured: 160 s instead of a few).
+    wrong = Response(200, {}, b"UP")
+    result = run_gate([REFUSED, BAD, wrong], interval=1, start_timeout=120, deadline=200, max_bad_answers=2,
+                      body_regex="READY")
+    assert not result["passed"] and result["reason"].startswith("bad answers: 3 (budget 2)"), result["reason"]
+    assert "body does not match /READY/" in result["reason"]
+    assert result["attempts"] == 5 and result["elapsed"] < 6 and result["connection_errors"] == 0
+
+
+def test_wrong_json_before_the_first_good_answer_spends_the_budget_too():
+    starting = Response(200, {}, b'{"status": "starting"}')
+    result = run_gate([starting], interval=1, start_timeout=120, deadline=200, max_bad_answers=1,
+                      json_match={"status": "ok"})
+    assert not result["passed"] and result["reason"].startswith("bad answers: 2 (budget 1)"), result["reason"]
