@@ -63,6 +63,9 @@ class Cloud:
         self.actions: dict[int, dict] = {}
         self.reads: dict[str, int] = {}
         self.public_net = itertools.count(10)
+        from .apps import Apps  # noqa: PLC0415 - apps.py imports this module's ApiError
+
+        self.apps = Apps(self.settle)
 
     def counts(self) -> dict:
         return {"vpcs": len(self.vpcs), "ssh_keys": len(self.keys), "droplets": len(self.droplets),

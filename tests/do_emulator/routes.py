@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
+from . import apps as appsmod
 from .cloud import ApiError, Cloud
 
 PER_PAGE_DEFAULT = 20
@@ -50,6 +51,9 @@ def dispatch(cloud: Cloud, method: str, path: str, query: dict, body: dict, base
     c = cloud
     m = re.fullmatch
     tag = (query.get("tag_name") or [None])[0]
+    if path.startswith("/v2/apps"):
+        return appsmod.dispatch(c.apps, method, path, query, body,
+                                lambda items, key, q, p: paged(items, key, q, base, p))
     if (g := m(r"/v2/actions/(\d+)", path)) and method == "GET":
         return 200, c.get_action(int(g[1])), {}
     # VPCs

@@ -42,6 +42,10 @@ def apply_errata(spec: dict) -> None:
     - ``domain_record_ns`` requires ``flags`` and ``tag``, CAA's fields: the real API creates NS records without.
     - ``domain_record_srv`` requires ``flags`` and ``tag``, CAA's fields: the real API needs only priority/port/weight.
     (``domain_record_caa`` keeps both required; A, AAAA, CNAME, MX and SOA never required them.)
+    - ``app_spec`` lacks the app-level ``alerts``, ``envs`` and ``features`` that DigitalOcean's own clients
+      (godo, doctl, pydo) send and the API returns: added, so they are validated rather than passed unseen.
+    - ``app_ingress_spec_rule_routing_component.preserve_path_prefix`` is a string in the spec; the API and
+      its clients take a boolean (as ``app_route_spec.preserve_path_prefix`` already is).
     """
     spec["components"]["parameters"]["ssh_key_identifier"]["schema"] = {
         "anyOf": [{"type": "integer"}, {"type": "string"}]}
@@ -50,6 +54,11 @@ def apply_errata(spec: dict) -> None:
         for part in schemas[f"domain_record_{kind}"]["allOf"]:
             if "required" in part:
                 part["required"] = [name for name in part["required"] if name not in ("flags", "tag")]
+    app = schemas["app_spec"]["properties"]
+    app["alerts"] = {"type": "array", "items": {"$ref": "#/components/schemas/app_alert_spec"}}
+    app["envs"] = {"type": "array", "items": {"$ref": "#/components/schemas/app_variable_definition"}}
+    app["features"] = {"type": "array", "items": {"type": "string"}}
+    schemas["app_ingress_spec_rule_routing_component"]["properties"]["preserve_path_prefix"] = {"type": "boolean"}
 
 
 # Record types whose bundled schema wrongly requires CAA's flags and tag (see apply_errata).
