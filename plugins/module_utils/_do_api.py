@@ -13,8 +13,11 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
+
+from ._http import Response, RetryPolicy, Stats, Transport, TransportError, make_transport, parse_retry_after
+
+__all__ = ["Client", "DOError", "Response", "TransportError", "make_transport", "token_from_env"]
 
 DEFAULT_BASE_URL = "https://api.digitalocean.com"
 # The names people already export for doctl, Terraform and community.digitalocean, in that order.
@@ -30,31 +33,6 @@ class DOError(Exception):
         self.status = status
 
 
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes = b""
-
-    def json(self) -> dict:
-        return json.loads(self.body) if self.body else {}
-
-
-class TransportError(Exception):
-    """Raised by a transport when no HTTP answer came back."""
-
-
-Transport = Callable[[str, str, dict, "bytes | None", float], Response]
-
-
-@dataclass
-class Stats:
-    requests: int = 0
-    writes: int = 0
-    retries: int = 0
-    by_method: dict = field(default_factory=dict)
-
-
 def token_from_env(environ: dict | None = None) -> tuple[str | None, str | None]:
     """The first token found in the usual variables, and the variable's name."""
     environ = os.environ if environ is None else environ
@@ -62,13 +40,6 @@ def token_from_env(environ: dict | None = None) -> tuple[str | None, str | None]
         if environ.get(name):
             return environ[name], name
     return None, None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _api_message(response: Response) -> str:
@@ -112,14 +83,10 @@ class Client:
         self.token_source = token_source
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.retries = retries
-        self.deadline = deadline
-        self.backoff_cap = backoff_cap
         self.poll_interval = poll_interval
-        self.sleep = sleep
-        self.clock = clock
+        self.policy = RetryPolicy(retries, deadline, backoff_cap, sleep, clock)
+        self.sleep, self.clock = sleep, clock
         self.stats = Stats()
-        self._started = clock()
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -130,7 +97,7 @@ class Client:
         return url
 
     def _left(self) -> float:
-        return self.deadline - (self.clock() - self._started)
+        return self.policy.left()
 
     def request(self, method: str, path: str, body: dict | None = None, *, what: str,
                 query: dict | None = None, ok: tuple[int, ...] = (200, 201, 202, 204)) -> Response:
@@ -141,18 +108,17 @@ class Client:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
-        attempt = 0
+        policy, attempt = self.policy, 0
         while True:
-            left = self._left()
+            left = policy.left()
             if left <= 0:
-                raise DOError("deadline", f"{what}: no answer within the {self.deadline:g} s deadline")
-            self.stats.requests += 1
-            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
-            if method != "GET":
-                self.stats.writes += 1
+                raise DOError("deadline", f"{what}: no answer within the {policy.deadline:g} s deadline")
+            self.stats.count(method)
             try:
-                response = self.transport(method, url, headers, data, min(self.timeout, left))
+                response = self.transport(method, url, headers, min(self.timeout, left), data)
             except TransportError as exc:
+                if exc.kind == "tls":
+                    raise DOError("tls", f"TLS failure talking to {urlsplit(url).netloc}: {exc}") from exc
                 response, failure = None, f"no answer from {urlsplit(url).netloc} ({exc})"
             else:
                 if response.status in ok:
@@ -160,31 +126,31 @@ class Client:
                 if response.status not in self.RETRY_STATUSES:
                     raise self._failure(response, method, what)
                 failure = f"{response.status} {_api_message(response)}"
-            if method == "POST" and (response is None or response.status != 429):
+            status = response.status if response is not None else None
+            if method == "POST" and status != 429:
                 raise DOError("server_error", f"{what}: POST failed ({failure}); not retried since it may have "
-                                              "created the resource: run again to converge",
-                              response.status if response is not None else None)
-            if attempt >= self.retries:
-                raise DOError("rate_limited" if response is not None and response.status == 429 else "server_error",
-                              f"{what}: {method} failed after {attempt + 1} tries: {failure}",
-                              response.status if response is not None else None)
-            wait = self._wait(response, attempt)
-            if self.clock() - self._started + wait > self.deadline:
+                                              "created the resource: run again to converge", status)
+            if attempt >= policy.retries:
+                raise DOError("rate_limited" if status == 429 else "server_error",
+                              f"{what}: {method} failed after {attempt + 1} tries: {failure}", status)
+            wait = policy.backoff(attempt, self._hint(response))
+            if not policy.fits(wait):
                 raise DOError("deadline", f"{what}: {failure}; a retry in {wait:g} s would pass the "
-                                          f"{self.deadline:g} s deadline",
-                              response.status if response is not None else None)
+                                          f"{policy.deadline:g} s deadline", status)
             self.stats.retries += 1
             attempt += 1
-            self.sleep(wait)
+            policy.sleep(wait)
 
-    def _wait(self, response: Response | None, attempt: int) -> float:
-        hint = None
-        if response is not None:
-            hint = parse_retry_after(response.headers.get("retry-after"))
-            if hint is None and response.status == 429:
-                reset = parse_retry_after(response.headers.get("ratelimit-reset"))
-                hint = max(0.0, reset - time.time()) if reset and reset > 1e9 else None
-        return min(self.backoff_cap, hint if hint is not None else 0.5 * 2 ** attempt)
+    @staticmethod
+    def _hint(response: Response | None) -> float | None:
+        """The server's wait: Retry-After, else for a 429 the rate limit's reset time."""
+        if response is None:
+            return None
+        hint = parse_retry_after(response.headers.get("retry-after"))
+        if hint is None and response.status == 429:
+            reset = parse_retry_after(response.headers.get("ratelimit-reset"))
+            hint = max(0.0, reset - time.time()) if reset and reset > 1e9 else None
+        return hint
 
     def _failure(self, response: Response, method: str, what: str) -> DOError:
         message = _api_message(response)
@@ -258,26 +224,3 @@ class Client:
             if self.clock() >= until or self._left() <= 0:
                 raise DOError("timeout", f"{what}: still {item.get('status')} after {timeout:g} s")
             self.sleep(self.poll_interval)
-
-
-def make_transport(validate_certs: bool = True, ca_path: str | None = None) -> Transport:
-    """A transport on ansible-core's ``open_url`` (imported here so unit tests need no Ansible)."""
-    import ssl  # noqa: PLC0415
-    from urllib.error import HTTPError, URLError  # noqa: PLC0415
-
-    from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # noqa: PLC0415
-    from ansible.module_utils.urls import SSLValidationError, open_url  # noqa: PLC0415
-
-    def transport(method: str, url: str, headers: dict, body: bytes | None, timeout: float) -> Response:
-        try:
-            answer = open_url(url, method=method, headers=headers, data=body, timeout=timeout,
-                              validate_certs=validate_certs, ca_path=ca_path, follow_redirects="safe")
-            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read())
-        except HTTPError as exc:
-            return Response(exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read())
-        except (SSLValidationError, ssl.SSLError) as exc:
-            raise DOError("tls", f"TLS failure talking to {urlsplit(url).netloc}: {exc}") from exc
-        except (TimeoutError, URLError, UrlsConnectionError, OSError) as exc:
-            raise TransportError(str(getattr(exc, "reason", exc))) from exc
-
-    return transport

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._oci import Response, TransportError
+from ._http import Response, TransportError
 
 MISSING = object()
 

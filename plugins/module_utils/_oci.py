@@ -15,9 +15,10 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from ._http import Response, RetryPolicy, Stats, Transport, TransportError, parse_retry_after
 from ._registries import DOCKER_HUB, DOCKER_HUB_ALIASES, Credential, for_image_registry
 
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -124,44 +125,6 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def parse_retry_after(value: str | None, body: bytes = b"") -> float | None:
-    """Seconds to wait from a Retry-After header, or a hint in a GHCR-style error body."""
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    match = re.search(rb"(?:retry[ _-]?after|try again in)\D{0,10}(\d+(?:\.\d+)?)", body or b"", re.I)
-    return float(match.group(1)) if match else None
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes = b""
-
-
-Transport = Callable[[str, str, dict, float], Response]
-
-
-class TransportError(Exception):
-    """Raised by a transport when no HTTP answer came back (``kind``: tls, unreachable, timeout)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass
-class Stats:
-    requests: int = 0
-    token_requests: int = 0
-    reauths: int = 0
-    retries: int = 0
-    per_image: dict = field(default_factory=dict)
-
-
 class Client:
     """Resolves tags to digests. ``credentials`` maps a registry (``_registries.merge()``'s keys) to its
     Credential; a registry with none is asked anonymously. Credentials are chosen by the registry the
@@ -178,51 +141,47 @@ class Client:
         self.credentials = dict(credentials or {})
         self.missing = missing
         self.timeout = timeout
-        self.retries = retries
-        self.deadline = deadline
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
-        self.clock = clock
+        self.policy = RetryPolicy(retries, deadline, backoff_cap, sleep, clock)
         self.tokens: dict[tuple[str, str], str] = {}  # (host, scope) -> Authorization value
         self.stats = Stats()
-        self._started = clock()
 
     # -- HTTP with retries ---------------------------------------------------------------------
 
     def _send(self, method: str, url: str, headers: dict, image: str) -> Response:
-        attempt = 0
+        """One exchange, retried on 429, 5xx and no answer (never on a TLS failure) within the policy."""
+        policy, attempt = self.policy, 0
         while True:
-            remaining = self.deadline - (self.clock() - self._started)
+            remaining = policy.left()
             if remaining <= 0:
-                raise RegistryError("deadline", f"{image}: no answer within the {self.deadline:g} s deadline")
-            self.stats.requests += 1
-            self.stats.per_image[image] = self.stats.per_image.get(image, 0) + 1
+                raise RegistryError("deadline", f"{image}: no answer within the {policy.deadline:g} s deadline")
+            self.stats.count(method, image)
             try:
                 response = self.transport(method, url, headers, min(self.timeout, remaining))
             except TransportError as exc:
                 if exc.kind == "tls":
                     raise RegistryError("tls", f"{image}: TLS failure talking to {_host(url)}: {exc}") from exc
-                if attempt >= self.retries:
+                if attempt >= policy.retries:
                     raise RegistryError("unreachable", f"{image}: registry {_host(url)} unreachable: {exc}") from exc
                 response = None
             if response is not None and response.status != 429 and response.status < 500:
                 return response
-            if attempt >= self.retries:
-                if response is not None and response.status == 429:
+            limited = response is not None and response.status == 429
+            if attempt >= policy.retries:
+                if limited:
                     raise RegistryError("rate_limited",
                                         f"{image}: rate-limited by {_host(url)} (429) after {attempt + 1} tries")
                 status = response.status if response is not None else "no answer"
                 raise RegistryError("server_error",
                                     f"{image}: {_host(url)} answered {status} after {attempt + 1} tries")
             hint = parse_retry_after(response.headers.get("retry-after"), response.body) if response else None
-            wait = min(self.backoff_cap, hint if hint is not None else 0.5 * 2 ** attempt)
-            if self.clock() - self._started + wait > self.deadline:
-                kind = "rate_limited" if response is not None and response.status == 429 else "deadline"
-                raise RegistryError(kind, f"{image}: {_host(url)} asked to wait {wait:g} s, past the "
-                                          f"{self.deadline:g} s deadline")
+            wait = policy.backoff(attempt, hint)
+            if not policy.fits(wait):
+                raise RegistryError("rate_limited" if limited else "deadline",
+                                    f"{image}: {_host(url)} asked to wait {wait:g} s, past the "
+                                    f"{policy.deadline:g} s deadline")
             self.stats.retries += 1
             attempt += 1
-            self.sleep(wait)
+            policy.sleep(wait)
 
     # -- auth ----------------------------------------------------------------------------------
 

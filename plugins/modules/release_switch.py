@@ -105,8 +105,8 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 from ansible_collections.berth.ops.plugins.module_utils import _host, _release
+from ansible_collections.berth.ops.plugins.module_utils._http import TransportError, make_transport
 
 
 def argument_spec() -> dict:
@@ -121,14 +121,17 @@ def argument_spec() -> dict:
 
 
 def api_view(admin_url: str, expected: dict) -> dict:
+    """What Traefik's API says of each router and service the routes name (None: not loaded yet, or no
+    answer from the API yet)."""
     view = {}
     http = expected.get("http") or {}
+    transport = make_transport(follow_redirects=False)
     for kind in ("routers", "services"):
         for name in http.get(kind) or {}:
             try:
-                with open_url(f"{admin_url}/api/http/{kind}/{name}@file", timeout=2) as answer:
-                    view[f"{kind}/{name}"] = json.loads(answer.read())
-            except Exception:
+                answer = transport("GET", f"{admin_url}/api/http/{kind}/{name}@file", {}, 2)
+                view[f"{kind}/{name}"] = json.loads(answer.body) if answer.status == 200 else None
+            except (TransportError, ValueError):
                 view[f"{kind}/{name}"] = None
     return view
 

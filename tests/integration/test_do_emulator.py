@@ -80,8 +80,7 @@ def test_berth_client_pages_and_rate_headers(emulator):
         for _ in range(3):
             api.request("GET", "/v2/vpcs", what="vpcs")
         emulator.faults.clear()
-        limited = api.transport("GET", f"{emulator.url}/v2/vpcs", {"Authorization": f"Bearer {harness.TOKEN}"},
-                                None, 5)
+        limited = api.transport("GET", f"{emulator.url}/v2/vpcs", {"Authorization": f"Bearer {harness.TOKEN}"}, 5)
         assert limited.status == 429 and int(limited.headers["retry-after"]) >= 1
     finally:
         emulator.limit = 250

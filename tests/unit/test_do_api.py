@@ -19,7 +19,7 @@ class Fake:
         self.now = 0.0
         self.slept = []
 
-    def __call__(self, method, url, headers, body, timeout):
+    def __call__(self, method, url, headers, timeout, body=None):
         self.calls.append((method, url, headers, body))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

@@ -2,7 +2,7 @@
 
 import pytest
 from ansible_collections.berth.ops.plugins.module_utils._gate import MISSING, Gate, Policy, json_lookup, judge
-from ansible_collections.berth.ops.plugins.module_utils._oci import Response, TransportError
+from ansible_collections.berth.ops.plugins.module_utils._http import Response, TransportError
 
 
 @pytest.mark.parametrize(("path", "expected"), [
