@@ -170,6 +170,11 @@ pinned:
   returned: success
   type: dict
   sample: {"traefik:v3.2": "docker.io/library/traefik@sha256:..."}
+seconds:
+  description: Wall-clock seconds the resolution of all images took (the registries' answers, without Ansible's start).
+  returned: always
+  type: float
+  sample: 0.21
 requests:
   description: HTTP requests sent, in all and per image (token requests included).
   returned: always
@@ -185,6 +190,8 @@ errors:
       kind: not_found
       msg: "ghcr.io/my-org/app:9.9: tag '9.9' not found in ghcr.io/my-org/app"
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
@@ -247,6 +254,7 @@ def main() -> None:
                     missing=names["registries"], timeout=params["timeout"], retries=params["retries"],
                     deadline=params["deadline"])
     results, errors = [], []
+    started = time.monotonic()
     for image in params["images"]:
         try:
             results.append(client.resolve(image, params["platform"]))
@@ -255,10 +263,11 @@ def main() -> None:
     stats = client.stats
     requests = {"total": stats.requests, "token": stats.token_requests, "reauth": stats.reauths,
                 "retries": stats.retries, "per_image": stats.per_image}
+    seconds = round(time.monotonic() - started, 3)
     if errors:
         module.fail_json(msg="; ".join(e["msg"] for e in errors), errors=errors, images=results,
-                         requests=requests)
-    module.exit_json(changed=False, images=results, requests=requests,
+                         requests=requests, seconds=seconds)
+    module.exit_json(changed=False, images=results, requests=requests, seconds=seconds,
                      pinned={r["image"]: r["pinned"] for r in results})
 
 
