@@ -261,3 +261,26 @@ def test_the_role_refuses_bad_registries_naming_the_variable_and_hiding_the_pass
     assert registry_problems(*login_inputs(user)) == [line]
     with pytest.raises(AnsibleFilterError, match=re.escape(line)):
         registry_logins(*login_inputs(user))
+
+
+# --- provision's Traefik pin: the image_digest task of playbooks/provision.yml, templated as Ansible does ---
+
+PROVISION = load("playbooks/provision.yml")
+
+
+def test_provision_pins_traefik_with_only_traefiks_registrys_credentials():
+    """The README's stack: the app on GHCR through the shorthand, Traefik from Docker Hub: Docker Hub
+    is asked anonymously, and a refusal would name berth_registries."""
+    play = next(play for play in PROVISION if play.get("name") == "Provision")
+    task = the_task(play["pre_tasks"], "berth.ops.image_digest")
+    user = {"berth_registry": "ghcr.io", "berth_registry_username": "bot", "berth_registry_password": SECRET,
+            "traefik_image": "traefik:v3.7", "berth_registries": {"docker.io": {}}}
+    args = Templar(loader=LOADER, variables={**play.get("vars", {}), **user}).template(task["berth.ops.image_digest"])
+    assert args["inventory_names"] is True
+    credentials, errors = merge(args["registries"], args["registry"], args["username"], args["password"])
+    assert errors == []
+    assert credentials == {"docker.io": None, "ghcr.io": Credential("bot", SECRET, "berth_registry_password")}
+    # Without berth_registry the shorthand is GHCR's, never the registry Traefik happens to name.
+    del user["berth_registry"]
+    args = Templar(loader=LOADER, variables={**play.get("vars", {}), **user}).template(task["berth.ops.image_digest"])
+    assert args["registry"] == "ghcr.io"
