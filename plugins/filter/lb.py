@@ -1,0 +1,17 @@
+"""berth_lb checked on the controller (module_utils/_lb.py), before any lock or host change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.berth.ops.plugins.module_utils._lb import check
+
+
+def lb_problems(lb: Any, hosts: Any, serial: Any = 1) -> list[str]:
+    """One line per bad input of berth_lb and berth_serial, naming the variable and the value."""
+    return check(lb, int(hosts), serial)[1]
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {"lb_problems": lb_problems}

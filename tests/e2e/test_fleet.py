@@ -1,0 +1,208 @@
+"""Many droplets behind a load balancer (issue #21): three droplets (fleet-1, -2, -3) behind the lab's
+HAProxy, which checks each one's health route with the DigitalOcean load balancer's contract and never
+retries. HTTPS load goes through the load balancer, so a request that reaches a host in the wrong
+moment fails the test. HAProxy's own counters (show stat) say when it marked a host DOWN and how many
+requests it sent each one; berth never asks HAProxy anything.
+
+The droplets start from the provisioned base snapshot, or are provisioned together from scratch when
+there is none. BERTH_FLEET_REUSE=1 keeps droplets an earlier run left (quick reruns while developing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import base_snapshot
+import pytest
+import yaml
+from edge import MOVING_RATE, LoadGenerator, wait_for_version
+from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
+from labtools import ROOT, recap, run_playbook
+from release_checks import ENV, App, stack
+
+PREFIX = DROPLET.rsplit("-", 1)[0]
+HOSTS = tuple(f"{PREFIX}-{i}" for i in (1, 2, 3))
+APP = App("lean", 3000)
+# Faster than DigitalOcean takes (interval and timeout from 3 s), the same contract.
+LB = {"interval": 1, "timeout": 1, "unhealthy": 2, "healthy": 2}
+# The lean app without its listen and health delays: this file tests the fleet, not the app.
+QUICK = {"APP_LISTEN_DELAY": "0", "APP_HEALTH_DELAY_MS": "0"}
+
+
+def _lab(*args: str) -> dict:
+    return json.loads(sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args).stdout)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> dict:
+    """Three provisioned droplets in one inventory, and the load balancer in front of them."""
+    inventory = INVENTORY.parent / f"{PREFIX}-fleet"
+    inventory.mkdir(parents=True, exist_ok=True)
+    snapshot = base_snapshot.ready()
+    reuse = os.environ.get("BERTH_FLEET_REUSE") == "1"
+    addresses = {}
+    for host in HOSTS:
+        if reuse:
+            addresses[host] = _lab("droplet", "address", host)["address"]
+            continue
+        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+        extra = ["--image", snapshot["image"], "--docker-volume-from", snapshot["volume"]] if snapshot else []
+        addresses[host] = _lab("droplet", "create", host, *extra)["address"]
+    hosts = {"droplets": {"hosts": {host: {"ansible_host": address} for host, address in addresses.items()}}}
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    if not (inventory / "group_vars").is_symlink():
+        (inventory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    if not snapshot and not reuse:
+        gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
+        vars_path = tmp_path_factory.mktemp("fleet") / "vars.yml"
+        vars_path.write_text(yaml.safe_dump({"firewall_ssh_allow": [f"{gateway}/32"]}))
+        result = run_playbook("playbooks/provision.yml", "-e", f"@{vars_path}",
+                              env={"ANSIBLE_INVENTORY": str(inventory)})
+        assert result.returncode == 0, result.stdout[-3000:]
+    lb = _lab("lb", "up", PREFIX, "--backends", ",".join(HOSTS), *(f"--{k}={v}" for k, v in LB.items()))
+    yield {"inventory": inventory, "addresses": addresses, "lb": lb["address"]}
+    sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "lb", "down", PREFIX)
+    if not reuse:
+        for host in HOSTS:
+            sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+
+
+def deploy(fleet: dict, version: int, per_host: dict | None = None, **extra: object):
+    """deploy.yml to the three droplets, the stack as host variables in the inventory (they win over the
+    lab's group_vars/all; extra vars would win over per-host ones)."""
+    variables = stack(APP, APP.tag(version), env_files_services={"web": {"APP_ECHO": "alpha", **QUICK}},
+                      berth_lb=LB, berth_serial=1, **extra)
+    hosts = {host: {"ansible_host": address, **variables, **(per_host or {}).get(host, {})}
+             for host, address in fleet["addresses"].items()}
+    (fleet["inventory"] / "hosts.yml").write_text(yaml.safe_dump({"droplets": {"hosts": hosts}}))
+    return run_playbook("playbooks/deploy.yml", env={**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])})
+
+
+class LbWatch:
+    """HAProxy's view of each server, sampled every 50 ms: (time, {server: (status, lbtot)})."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, dict[str, tuple[str, int]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LbWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        sock = base_snapshot.LAB_STATE / "lb" / PREFIX / "run" / "admin.sock"
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), {row["svname"]: (row["status"], int(row["lbtot"] or 0))
+                                                    for row in stat(sock)}))
+            time.sleep(0.05)
+
+    def most_out_at_once(self) -> int:
+        """The most servers at one moment that HAProxy did not count UP (DOWN, or on the way either way)."""
+        return max(sum(status != "UP" for status, _ in servers.values()) for _, servers in self.samples)
+
+    def down_spells(self) -> dict[str, list[tuple[int, int]]]:
+        """Per server, its lbtot when each DOWN spell began and when it ended."""
+        spells: dict[str, list[tuple[int, int]]] = {host: [] for host in HOSTS}
+        began: dict[str, int | None] = dict.fromkeys(HOSTS)
+        last: dict[str, int] = {}
+        for _, servers in self.samples:
+            for host, (status, lbtot) in servers.items():
+                if status.startswith("DOWN"):
+                    began[host] = lbtot if began[host] is None else began[host]
+                    last[host] = lbtot
+                elif began[host] is not None:
+                    spells[host].append((began[host], last[host]))
+                    began[host] = None
+        return spells
+
+
+def stat(sock: Path) -> list[dict[str, str]]:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+        conn.sendall(b"show stat\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    header, *rows = data.decode().strip().splitlines()
+    fields = header.lstrip("# ").split(",")
+    return [row for row in (dict(zip(fields, line.split(","), strict=False)) for line in rows)
+            if row["pxname"] == "droplets" and row["svname"] in HOSTS]
+
+
+def live_record(host: str) -> dict:
+    out = on_droplet(f"""python3 -c 'import glob, json
+records = [json.load(open(f)) for f in glob.glob("/opt/{APP.name}/releases/*.json")]
+print(json.dumps(sorted(records, key=lambda r: r.get("time", ""))))'""", container=f"berth-{host}").stdout
+    return [r for r in json.loads(out) if r["status"] == "succeeded"][-1]
+
+
+def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
+    first = deploy(fleet, 1)
+    assert first.returncode == 0, first.stdout[-5000:]
+    assert wait_for_version(fleet["lb"], APP.tag(1), host=APP.domain)
+    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
+        load.wait_for_answers(200)
+        with load.window_of():
+            result = deploy(fleet, 2)
+        load.wait_for_answers(200, after=time.monotonic())
+    print(f"\nrolling deploy of 3 hosts: {load.summary()}")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert all(counts["failed"] == 0 for counts in recap(result.stdout).values())
+    problems = load.problems()
+    assert not problems, "; ".join(problems)
+    assert load.versions()[0] == APP.tag(1) and load.versions()[-1] == APP.tag(2), load.versions()
+    # One release id on every host, each drained (and back) exactly once, one at a time.
+    ids = {live_record(host)["id"] for host in HOSTS}
+    assert len(ids) == 1, ids
+    assert watch.most_out_at_once() == 1, watch.most_out_at_once()
+    spells = watch.down_spells()
+    assert all(len(spells[host]) == 1 for host in HOSTS), spells
+    # HAProxy sent a DOWN host nothing: its request count did not move while it was DOWN.
+    assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
+
+
+@pytest.mark.parametrize("where", ["gate", "confirm"])
+def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_one(fleet, where):
+    """At the gate (prepare): no host ever switches. At the public confirm (flip): the second host is
+    put back and the first, already live, returns to its warm previous colour, drained again."""
+    if live_record(HOSTS[0])["digests"] == {}:
+        pytest.fail("the rolling deploy test runs first and leaves release 2 live")
+    before = {host: live_record(host)["id"] for host in HOSTS}
+    # The gate: the app's /health answers 500 there. The confirm: its public answer must name a colour it never has.
+    per_host = {HOSTS[1]: {"env_files_services": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}}}
+                if where == "gate" else {"berth_confirm_json_match": {"colour": "none"}}}
+    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
+        load.wait_for_answers(200)
+        with load.window_of():
+            result = deploy(fleet, 3, per_host)
+        load.wait_for_answers(200, after=time.monotonic())
+    print(f"\nfailure at the {where} of host 2: {load.summary()}")
+    assert result.returncode != 0, result.stdout[-5000:]
+    problems = load.problems()
+    assert not problems, "; ".join(problems)
+    assert set(load.versions()) == {APP.tag(2)}, set(load.versions())
+    assert {host: live_record(host)["id"] for host in HOSTS} == before
+    # The per-host table of the report: every host, and what happened there.
+    table = result.stdout[result.stdout.rindex("Report | Show what went live where"):]
+    assert all(host in table for host in HOSTS), table[:3000]
+    assert all(status == "UP" for status, _ in watch.samples[-1][1].values()), watch.samples[-1]
+    if where == "gate":
+        assert watch.most_out_at_once() == 0
+        assert "Drain |" not in result.stdout
+    else:
+        spells = watch.down_spells()
+        # Host 1 was drained for its flip and again for its revert; host 2 for its flip; host 3 never.
+        assert [len(spells[host]) for host in HOSTS] == [2, 1, 0], spells
+        assert watch.most_out_at_once() == 1
+    for host in HOSTS:
+        assert on_droplet(f"test ! -e /opt/{APP.name}/releases/.deploy.lock", check=False,
+                          container=f"berth-{host}").returncode == 0, f"{host} is still locked"
