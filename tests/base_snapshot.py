@@ -24,8 +24,9 @@ BASE = LAB_STATE / "base"
 READY = BASE / "ready"  # JSON {key, image, volume, vars}: the snapshot groups start from
 NETWORK = "berth-lab"
 HOST_ROLES = ("deploy_user", "ssh_hardening", "firewall", "docker", "layout", "registry_login", "traefik",
-              "pg_backup")
-INPUTS = (*(f"roles/{role}" for role in HOST_ROLES), "playbooks/provision.yml", "inventory/lab/group_vars",
+              "host_metrics", "pg_backup")
+INPUTS = (*(f"roles/{role}" for role in HOST_ROLES), "playbooks/provision.yml",
+          "playbooks/tasks/provision_fingerprint.yml", "plugins/filter/roles.py", "inventory/lab/group_vars",
           "tests/base_snapshot.py", "tests/e2e/conftest.py")
 
 

@@ -54,7 +54,18 @@ GROUPS = [
           args=["tests/e2e/test_infra_lab.py"]),
     Group("report", droplet="droplet-9", estimate=120, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_deploy_report.py"]),
+    Group("provision-inputs", droplet="droplet-10", estimate=240, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_provision_inputs.py"]),
+    # Two lab registries in one stack: a private app image, a public hub database, a wrong hub password.
+    Group("registries", droplet="registries-1", estimate=120, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_registries.py"]),
     # Two droplets (pin-1, pin-1-b): a rolling deploy while its tag is moved.
     Group("one-pin", droplet="pin-1", estimate=110, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_one_pin.py"]),
+    # Prometheus, Alertmanager and a webhook receiver on the droplet, at lab cadence (estimate: to be measured).
+    Group("monitoring", droplet="mon-1", estimate=240, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_monitoring.py"]),
+    # Three droplets (fleet-1, -2, -3) behind the lab's HAProxy (lab.py lb up fleet): rolling deploys.
+    Group("fleet", droplet="fleet-1", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_fleet.py"]),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -191,3 +192,13 @@ def test_restored_roles_leave_the_restoring_account_alone():
     kept = pgb.roles_sql(dumped, "sample")
     assert "ROLE sample;" not in kept and "old" not in kept
     assert "CREATE ROLE reporting;" in kept and "CREATE ROLE sample_ro;" in kept
+
+
+def test_the_metrics_file_is_world_readable_under_the_units_umask(tmp_path):
+    """The service runs with UMask=0077; node_exporter (another user) must still read the textfile."""
+    old = os.umask(0o077)
+    try:
+        pgb.write_atomic(str(tmp_path / "berth_backup_x.prom"), b"x 1\n", 0o644)
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "berth_backup_x.prom").stat().st_mode & 0o777) == "0o644"

@@ -202,6 +202,8 @@ class Config:
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, mode)
+    # The unit's UMask=0077 would make the metrics file 0600: node_exporter (user prometheus) could not read it.
+    os.fchmod(fd, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

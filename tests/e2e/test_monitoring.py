@@ -1,0 +1,167 @@
+"""Monitoring on a lab droplet, through real Prometheus, Alertmanager, the blackbox exporter and a
+webhook receiver on the droplet's loopback that records every notification (lab cadence: 5 s scrape
+and evaluation, 20 s `for` on service down, 5 s group_wait)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from edge import LoadGenerator
+from lab_droplets import DROPLET, on_droplet
+from labtools import failed_task, recap, run_playbook
+
+# What the lab changes from the production defaults: cadence and `for` durations.
+LAB_MONITORING = {
+    "berth_monitoring": True,
+    "monitoring_webhook_urls": ["http://127.0.0.1:9099/hook"],
+    "monitoring_scrape_interval": "5s",
+    "monitoring_evaluation_interval": "5s",
+    "monitoring_group_wait": "5s",
+    "monitoring_group_interval": "5s",
+    "monitoring_alert_down_for": "20s",
+    "monitoring_alert_rate_window": "1m",
+    "monitoring_alert_error_for": "30s",
+    "monitoring_alert_latency_for": "1m",
+    "monitoring_alert_container_for": "30s",
+    "monitoring_alert_backup_for": "0s",
+    "monitoring_alert_target_for": "30s",
+}
+# The webhook receiver: a tiny http.server unit on the droplet's loopback, one JSON line per notification.
+RECEIVER = r"""
+import http.server, json, time
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with open("/var/log/berth-webhook.jsonl", "a") as fh:
+            fh.write(json.dumps({"at": time.time(), "status": body["status"],
+                                 "alerts": [a["labels"]["alertname"] for a in body["alerts"]]}) + "\n")
+        self.send_response(200); self.end_headers()
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", 9099), Hook).serve_forever()
+"""
+
+
+def notifications() -> list[dict]:
+    out = on_droplet("cat /var/log/berth-webhook.jsonl 2>/dev/null", check=False).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def wait_for(alert: str, status: str, since: float, deadline: float) -> float:
+    """Seconds from `since` until a notification of `alert` with `status` arrived (fails after deadline)."""
+    while time.time() < since + deadline:
+        for note in notifications():
+            if note["at"] >= since and note["status"] == status and alert in note["alerts"]:
+                return note["at"] - since
+        time.sleep(1)
+    pytest.fail(f"no {status} {alert} within {deadline} s; got {notifications()}")
+
+
+def promql(query: str) -> list[dict]:
+    out = on_droplet("curl -fsS --get http://127.0.0.1:9090/api/v1/query --data-urlencode "
+                     + shlex.quote(f"query={query}")).stdout
+    return json.loads(out)["data"]["result"]
+
+
+def live_colour() -> str:
+    found = promql("berth_release_live_info")
+    assert found, "no berth_release_live_info: the textfile writer did not run"
+    return found[0]["metric"]["colour"]
+
+
+@pytest.fixture(scope="module")
+def monitored(provisioned, tmp_path_factory):
+    """The sample app deployed, a good backup taken, the webhook receiver running, then provision.yml
+    again with berth_monitoring: true at lab cadence."""
+    run_playbook("playbooks/deploy.yml", "-e", f"@{provisioned.vars_file}", check=True)
+    on_droplet(f"cat > /usr/local/bin/berth-webhook.py <<'EOF'\n{RECEIVER}\nEOF\n"
+               "systemctl stop berth-webhook 2>/dev/null; rm -f /var/log/berth-webhook.jsonl; "
+               "systemd-run --unit=berth-webhook /usr/bin/python3 /usr/local/bin/berth-webhook.py")
+    on_droplet("systemctl start berth-pg-backup-sample.service")
+    lab = tmp_path_factory.mktemp("monitoring") / "monitoring.yml"
+    lab.write_text(yaml.safe_dump(LAB_MONITORING))
+    started = time.monotonic()
+    run = run_playbook("playbooks/provision.yml", "-e", f"@{provisioned.vars_file}", "-e", f"@{lab}", check=True)
+    print(f"\nprovision.yml with monitoring: {time.monotonic() - started:.1f} s")
+    again = run_playbook("playbooks/provision.yml", "-e", f"@{provisioned.vars_file}", "-e", f"@{lab}", check=True)
+    assert recap(again.stdout)[DROPLET]["changed"] == 0, again.stdout[-3000:]
+    on_droplet("for i in $(seq 60); do curl -fsS http://127.0.0.1:9090/-/ready && exit 0; sleep 1; done; exit 1")
+    return provisioned, run, lab
+
+
+def test_only_the_edge_is_reachable_and_prometheus_answers_on_loopback(monitored, observers):
+    provisioned, _, _ = monitored
+    assert observers["scanner"].open_ports(provisioned.address) == {22, 80, 443}
+    listening = on_droplet("ss -Htlnp").stdout
+    for port in (9090, 9093, 9100, 9115):
+        assert f"127.0.0.1:{port} " in listening and f"0.0.0.0:{port} " not in listening, listening
+    assert ":9094 " not in listening, listening  # Alertmanager's cluster listener is off
+    # Every target is scraped: node, Traefik's unpublished entrypoint, the probe of the public route.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        up = {(r["metric"]["job"], r["value"][1]) for r in promql("up")}
+        if {("node", "1"), ("traefik", "1"), ("blackbox", "1")} <= up:
+            break
+        time.sleep(1)
+    assert {("node", "1"), ("traefik", "1"), ("blackbox", "1")} <= up, up
+    assert promql('probe_success{job="blackbox"}')[0]["value"][1] == "1"
+    assert promql('berth_backup_last_run_success{app="sample"}')[0]["value"][1] == "1"
+    assert promql('traefik_router_requests_total{router="sample-web@file"}'), "no public router metrics"
+
+
+def test_a_clean_deploy_under_load_sends_nothing(monitored):
+    provisioned, _, _ = monitored
+    since = time.time()
+    settings = yaml.safe_load(Path(provisioned.vars_file).read_text())
+    settings["env_files_services"]["web"]["APP_GREETING"] = "hello again"
+    changed = Path(provisioned.vars_file).with_name("clean-deploy.yml")
+    changed.write_text(yaml.safe_dump(settings))
+    with LoadGenerator(provisioned.address, rate=40) as load:
+        run_playbook("playbooks/deploy.yml", "-e", f"@{changed}", check=True)
+        time.sleep(2)
+    assert not load.problems(), load.summary()
+    # Longer than every lab `for` plus group_wait after the cutover: anything pending would have been sent.
+    time.sleep(40)
+    assert [n for n in notifications() if n["at"] >= since] == []
+
+
+def test_the_live_colour_stopped_pages_service_down_and_resolves(monitored):
+    colour = live_colour()
+    since = time.time()
+    on_droplet(f"docker stop sample-{colour}-web-1")
+    fired = wait_for("ServiceDown", "firing", since, 60)
+    back = time.time()
+    on_droplet(f"docker start sample-{colour}-web-1")
+    resolved = wait_for("ServiceDown", "resolved", back, 45)
+    print(f"\nservice down -> firing in {fired:.1f} s; back -> resolved in {resolved:.1f} s")
+    assert resolved <= 30, resolved
+    time.sleep(5)
+    down = [n["status"] for n in notifications() if n["at"] >= since and "ServiceDown" in n["alerts"]]
+    assert down == ["firing", "resolved"], notifications()
+
+
+def test_a_broken_rule_fails_the_play_and_prometheus_keeps_its_config(monitored):
+    provisioned, _, lab = monitored
+    before = on_droplet("sha256sum /etc/prometheus/rules/berth.yml").stdout
+    broken = run_playbook("playbooks/provision.yml", "-e", f"@{provisioned.vars_file}", "-e", f"@{lab}",
+                          "-e", '{"monitoring_alert_latency_p95_by_router": {"sample-web@file": "0.5)"}}')
+    assert broken.returncode != 0
+    assert "Write the alert rules" in failed_task(broken.stdout), broken.stdout[-3000:]
+    assert on_droplet("sha256sum /etc/prometheus/rules/berth.yml").stdout == before
+    rules = json.loads(on_droplet("curl -fsS http://127.0.0.1:9090/api/v1/rules").stdout)["data"]["groups"]
+    assert "ServiceDown" in {rule["name"] for group in rules for rule in group["rules"]}
+    on_droplet("curl -fsS http://127.0.0.1:9090/-/ready")
+
+
+def test_a_failed_backup_fires(monitored):
+    since = time.time()
+    on_droplet("docker stop sample-accessories-db-1")
+    try:
+        on_droplet("systemctl start berth-pg-backup-sample.service", check=False)
+        print(f"\nbackup failed -> firing in {wait_for('BackupFailed', 'firing', since, 60):.1f} s")
+    finally:
+        on_droplet("docker start sample-accessories-db-1")
