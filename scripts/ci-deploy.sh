@@ -29,6 +29,11 @@ export ANSIBLE_HOST_KEY_CHECKING=True
 # Replaces ansible.cfg's ssh_args (the lab's): only the keys in BERTH_KNOWN_HOSTS are accepted.
 export ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=60s -o IdentitiesOnly=yes \
 -o UserKnownHostsFile=${BERTH_KNOWN_HOSTS} -o StrictHostKeyChecking=yes -o LogLevel=ERROR"
+# Connections of this run only: a multiplexed connection another run opened (with other host-key
+# settings) would otherwise be reused without any check.
+control_dir=$(mktemp -d)
+trap 'rm -rf "$control_dir"' EXIT
+export ANSIBLE_SSH_CONTROL_PATH_DIR="$control_dir"
 
 args=(-i "$BERTH_INVENTORY" --private-key "$BERTH_SSH_KEY"
       -e "berth_image=${BERTH_IMAGE}"
@@ -37,4 +42,4 @@ if [ -n "${BERTH_VAULT_PASSWORD_FILE:-}" ]; then args+=(--vault-password-file "$
 if [ -n "${BERTH_EXTRA_VARS_FILE:-}" ]; then args+=(-e "@${BERTH_EXTRA_VARS_FILE}"); fi
 if [ -n "${BERTH_GIT_SHA:-}" ]; then args+=(-e "berth_git_sha=${BERTH_GIT_SHA}"); fi
 
-exec ansible-playbook "${BERTH_PLAYBOOK:-playbooks/deploy.yml}" "${args[@]}"
+ansible-playbook "${BERTH_PLAYBOOK:-playbooks/deploy.yml}" "${args[@]}"
