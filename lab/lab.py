@@ -94,6 +94,10 @@ TESTAPPS = {
 TESTAPP_TAGS = {f"{app}-{n}": {**knobs, "APP_VERSION": f"{app}-{n}"}
                 for app, knobs in TESTAPPS.items() for n in (1, 2)}
 TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
+# berth/standin-<role> (private): the services of the example systems (docs/examples/, lab/images/standin),
+# two versions each so a second release differs by digest.
+STANDIN_ROLES = ("front", "api", "forum", "streamlit")
+STANDIN_VERSIONS = ("1.0.0", "1.1.0")
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
 HOSTS_MARK = "# berth-lab"
@@ -256,6 +260,10 @@ def build_all() -> dict[str, str]:
             "sample-app", python, {"APP_VERSION": version, "APP_HEALTHY": healthy})
     for tag, args in TESTAPP_TAGS.items():
         images[f"testapp-{tag}"] = build("testapp", python, args)
+    for role in STANDIN_ROLES:
+        for version in STANDIN_VERSIONS:
+            images[f"standin-{role}-{version}"] = build(
+                "standin", python, {"STANDIN_ROLE": role, "STANDIN_VERSION": version})
     return images
 
 
@@ -489,6 +497,7 @@ def push_images(images: dict[str, str]) -> None:
                ("sample-app-1.0.0", "berth/public-app:1.0.0")]
     targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
     targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
+    targets += [(f"standin-{r}-{v}", f"berth/standin-{r}:{v}") for r in STANDIN_ROLES for v in STANDIN_VERSIONS]
     push(reg, REGISTRY_HOST, images, targets)
     hub = hub_credentials()
     push(Registry(HUB_HOST, hub["push_user"], hub["push_password"], str(STATE / "pki" / "ca.crt")),

@@ -18,8 +18,12 @@ from typing import Any
 COLOURS = ("blue", "green")
 EDGE_NETWORK = "berth-edge"
 # Parts of a service's definition, in the order a difference report names them.
-FIELDS = ("image", "port", "rule", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
-          "stop_grace_period", "user")
+FIELDS = ("image", "port", "rule", "routes", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
+          "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "no_new_privileges", "ulimits",
+          "logging")
+# Hardening and logging options compose takes under the same name as the spec.
+COMPOSE_AS_IS = ("command", "volumes", "healthcheck", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "ulimits",
+                 "logging")
 
 
 def other(colour: str) -> str:
@@ -135,7 +139,7 @@ def differences(old_spec: dict | None, new_spec: dict) -> list[str]:
     return [line for line in out if line]
 
 
-def _compose_service(svc: dict, env_file: str, extra_env: dict, labels: dict) -> dict:
+def _compose_service(svc: dict, env_file: str, extra_env: dict, labels: dict, networks: dict) -> dict:
     out: dict[str, Any] = {
         "image": svc["image"],
         "restart": "unless-stopped",
@@ -143,11 +147,13 @@ def _compose_service(svc: dict, env_file: str, extra_env: dict, labels: dict) ->
         "env_file": [{"path": env_file, "required": False}],
         "environment": {**svc.get("env", {}), **extra_env},
         "labels": labels,
-        "networks": {"internal": {}},
+        "networks": networks,
     }
-    for key in ("command", "volumes", "healthcheck", "user"):
+    for key in COMPOSE_AS_IS:
         if key in svc:
             out[key] = svc[key]
+    if svc.get("no_new_privileges"):
+        out["security_opt"] = ["no-new-privileges:true"]
     limits = {k: svc[k] for k in ("cpus", "memory") if k in svc}
     if limits:
         out["deploy"] = {"resources": {"limits": limits}}
@@ -164,6 +170,12 @@ def _named_volumes(services: dict) -> list[str]:
     return sorted(set(names))
 
 
+def colour_network(app: str, colour: str) -> str:
+    """A colour's own network: its services reach each other by service name there (the api is `api` to the
+    web of the same colour, never to the other colour's), and the accessories join both colours' networks."""
+    return f"{app}-{colour}"
+
+
 def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, checksum: str) -> dict:
     """The compose project <app>-<colour> of this release. Named volumes are shared by both colours."""
     app = spec["app"]
@@ -171,14 +183,14 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
     for name, svc in spec["services"].items():
         labels = {"berth.app": app, "berth.colour": colour, "berth.release": release_id, "berth.checksum": checksum}
         entry = _compose_service(svc, f"{release_dir}/env/{name}.env",
-                                 {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels)
+                                 {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels, {"colour": {}})
         if svc.get("port"):
             entry["networks"]["edge"] = {"aliases": [f"{app}-{colour}-{name}"]}
         services[name] = entry
     document: dict[str, Any] = {
         "name": f"{app}-{colour}",
         "services": services,
-        "networks": {"internal": {"name": f"{app}-internal", "external": True},
+        "networks": {"colour": {"name": colour_network(app, colour), "external": True},
                      "edge": {"name": EDGE_NETWORK, "external": True}},
     }
     volumes = _named_volumes(spec["services"])
@@ -190,10 +202,13 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
 def compose_accessories(spec: dict, root: str) -> dict:
     """The compose project <app>-accessories: stateful services kept across releases, changed in place."""
     app = spec["app"]
-    services = {name: _compose_service(svc, f"{root}/env/{name}.env", {}, {"berth.app": app})
+    networks = {colour: {"name": colour_network(app, colour), "external": True} for colour in COLOURS}
+    # Colours rendered before colour networks existed reach the accessories on <app>-internal.
+    networks["internal"] = {"name": f"{app}-internal", "external": True}
+    services = {name: _compose_service(svc, f"{root}/env/{name}.env", {}, {"berth.app": app},
+                                       {network: {} for network in networks})
                 for name, svc in spec["accessories"].items()}
-    document: dict[str, Any] = {"name": f"{app}-accessories", "services": services,
-                                "networks": {"internal": {"name": f"{app}-internal", "external": True}}}
+    document: dict[str, Any] = {"name": f"{app}-accessories", "services": services, "networks": networks}
     volumes = _named_volumes(spec["accessories"])
     if volumes:
         document["volumes"] = {v: {} for v in volumes}
@@ -204,10 +219,54 @@ def routed(spec: dict) -> list[str]:
     return [name for name, svc in spec["services"].items() if svc.get("port")]
 
 
-def colour_routes(spec: dict, colour: str) -> dict:
-    """Traefik file-provider config of one colour: its services and its private routes on the gate entrypoint."""
+def router_name(service: str, index: int) -> str:
+    """The public router of a service's route: the service's own name for its first route."""
+    return service if index == 0 else f"{service}-r{index + 1}"
+
+
+def router_service(spec: dict, router: str) -> tuple[str, dict]:
+    """The app service a public router sends to, and the route it came from ({} for the shorthand)."""
+    for name, svc in spec["services"].items():
+        for index, route in enumerate(svc.get("routes") or []):
+            if router == router_name(name, index):
+                return name, route
+    return router, {}
+
+
+def middleware(kind: str, settings: dict, env: dict[str, str]) -> dict:
+    """A route middleware of the spec as Traefik's dynamic configuration names it."""
+    if kind == "strip_prefix":
+        return {"stripPrefix": {"prefixes": settings["prefixes"]}}
+    if kind == "redirect_scheme":
+        return {"redirectScheme": settings}
+    if kind == "redirect_regex":
+        return {"redirectRegex": settings}
+    if kind == "headers":
+        return {"headers": settings}
+    if kind == "rate_limit":
+        return {"rateLimit": settings}
+    users = [line.strip() for line in env.get(settings["users_from"], "").splitlines() if line.strip()]
+    auth: dict[str, Any] = {"users": users}
+    if "realm" in settings:
+        auth["realm"] = settings["realm"]
+    if "remove_header" in settings:
+        auth["removeHeader"] = settings["remove_header"]
+    return {"basicAuth": auth}
+
+
+def middleware_names(spec: dict, router: str, colour: str) -> list[str]:
+    """The names of a public router's middlewares, defined in the colour's file (so a release's middlewares go
+    live with its routes at the switch, and a rescue's previous routes still find the previous colour's)."""
+    _service, route = router_service(spec, router)
+    return [f"{spec['app']}-{router}-{colour}-{index + 1}-{next(iter(m)).replace('_', '-')}"
+            for index, m in enumerate(route.get("middlewares") or [])]
+
+
+def colour_routes(spec: dict, colour: str, env: dict[str, dict[str, str]] | None = None) -> dict:
+    """Traefik file-provider config of one colour: its services, its private routes on the gate entrypoint and
+    the middlewares of its public routes (basic auth users taken from the service's secret env)."""
     app = spec["app"]
-    routers, services = {}, {}
+    routers, services, middlewares = {}, {}, {}
     for name in routed(spec):
         port = spec["services"][name]["port"]
         routers[f"{app}-{name}-{colour}-gate"] = {"entryPoints": ["gate"],
@@ -215,9 +274,22 @@ def colour_routes(spec: dict, colour: str) -> dict:
                                                   "service": f"{app}-{name}-{colour}"}
         server = {"url": f"http://{app}-{colour}-{name}:{port}"}
         services[f"{app}-{name}-{colour}"] = {"loadBalancer": {"servers": [server]}}
+    for router in spec["routers"]:
+        name, route = router_service(spec, router)
+        for entry, title in zip(route.get("middlewares") or [], middleware_names(spec, router, colour), strict=True):
+            kind, settings = next(iter(entry.items()))
+            middlewares[title] = middleware(kind, settings, (env or {}).get(name, {}))
     if not routers:
         return {}
-    return {"http": {"routers": routers, "services": services}}
+    http: dict[str, Any] = {"routers": routers, "services": services}
+    if middlewares:
+        http["middlewares"] = middlewares
+    return {"http": http}
+
+
+def has_secrets(routes: dict) -> bool:
+    """Whether a colour's routes hold basic auth users (the file is then root-only)."""
+    return any("basicAuth" in m for m in ((routes.get("http") or {}).get("middlewares") or {}).values())
 
 
 def gate_host(app: str, service: str, colour: str) -> str:
@@ -231,13 +303,18 @@ def public_routes(spec: dict, colour: str) -> dict:
     entrypoint = "web" if spec["tls"] == "none" else "websecure"
     routers, services = {}, {}
     for name, rule in spec["routers"].items():
-        router: dict[str, Any] = {"entryPoints": [entrypoint], "rule": rule, "service": f"{app}-{name}"}
+        target, route = router_service(spec, name)
+        router: dict[str, Any] = {"entryPoints": [entrypoint], "rule": rule, "service": f"{app}-{target}"}
+        if "priority" in route:
+            router["priority"] = route["priority"]
+        if route.get("middlewares"):
+            router["middlewares"] = middleware_names(spec, name, colour)
         if spec["tls"] == "acme":
             router["tls"] = {"certResolver": "acme"}
         elif spec["tls"] == "files":
             router["tls"] = {}
         routers[f"{app}-{name}"] = router
-        services[f"{app}-{name}"] = {"weighted": {"services": [{"name": f"{app}-{name}-{colour}", "weight": 1}]}}
+        services[f"{app}-{target}"] = {"weighted": {"services": [{"name": f"{app}-{target}-{colour}", "weight": 1}]}}
     if not routers:
         return {}
     return {"http": {"routers": routers, "services": services}}
@@ -311,8 +388,11 @@ def confirm_checks(spec: dict, public_url: str, confirm_window: float) -> list[d
     checks = []
     for name, rule in spec["routers"].items():
         host = public_host(spec, rule)
-        if host is None:
+        target, route = router_service(spec, name)
+        # A middleware other than headers answers in place of the app (auth, redirect, rate limit) or
+        # changes the path (strip prefix): such a route's answer is not the service's health.
+        if host is None or any(set(m) != {"headers"} for m in route.get("middlewares") or []):
             continue
-        check = _health_check(name, spec["services"][name]["health"], public_url, host)
+        check = _health_check(name, spec["services"][target]["health"], public_url, host)
         checks.append({**check, "deadline": confirm_window})
     return checks

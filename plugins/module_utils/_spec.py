@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ansible_collections.berth.ops.plugins.module_utils._release import router_name
+
 APP = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -27,9 +29,31 @@ USER = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})(?::(?:[a-z_][a-z0-9_
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 
 TLS_MODES = ("files", "acme", "none")
-SERVICE_KEYS = {"image", "port", "rule", "health", "health_path", "command", "env", "volumes", "cpus",
-                "memory", "healthcheck", "stop_grace_period", "user"}
-ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "health", "health_path"}
+SERVICE_KEYS = {"image", "port", "rule", "routes", "health", "health_path", "command", "env", "volumes", "cpus",
+                "memory", "healthcheck", "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add",
+                "no_new_privileges", "ulimits", "logging"}
+ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "routes", "health", "health_path"}
+ROUTE_KEYS = {"rule", "host", "path", "priority", "middlewares"}
+# Middlewares a route may declare, each a dict with one of these keys (rendered by _release.middleware).
+MIDDLEWARES = ("strip_prefix", "redirect_scheme", "redirect_regex", "headers", "basic_auth", "rate_limit")
+# Traefik's headers middleware options berth passes on, by the type each takes.
+HEADER_OPTIONS: dict[str, type] = {
+    **dict.fromkeys(("accessControlAllowCredentials", "addVaryHeader", "frameDeny", "contentTypeNosniff",
+                     "browserXssFilter", "stsIncludeSubdomains", "stsPreload", "forceSTSHeader"), bool),
+    **dict.fromkeys(("accessControlAllowOriginList", "accessControlAllowMethods", "accessControlAllowHeaders",
+                     "accessControlExposeHeaders"), list),
+    **dict.fromkeys(("accessControlMaxAge", "stsSeconds"), int),
+    **dict.fromkeys(("referrerPolicy", "contentSecurityPolicy", "permissionsPolicy", "customFrameOptionsValue"), str),
+    **dict.fromkeys(("customRequestHeaders", "customResponseHeaders"), dict),
+}
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+CAPABILITY = re.compile(r"^(?:ALL|[A-Z][A-Z0-9_]{1,30})$")
+TMPFS = re.compile(r"^/[A-Za-z0-9._/-]*(?::[a-z0-9=,]+)?$")
+# Resource limits Docker takes (`docker run --ulimit`), from setrlimit(2).
+ULIMITS = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+           "rtprio", "rttime", "sigpending", "stack")
+LOG_DRIVER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+HTPASSWD_LINE = re.compile(r"^[^:\s]+:\S+$")
 HEALTH_DEFAULTS: dict[str, Any] = {"path": "/", "status": [200], "body": "", "json": {}, "interval": 1.0,
                                    "timeout": 5.0, "successes": 3, "start_timeout": 120.0,
                                    "max_bad_answers": 3, "max_errors": 3}
@@ -162,7 +186,227 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and "\0" not in v for v in value)
 
 
-def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors) -> dict:
+def _flag(path: str, value: Any, errors: Errors) -> bool:
+    if not isinstance(value, bool):
+        errors.add(path, value, "must be true or false")
+    return value
+
+
+def _duration(path: str, value: Any, errors: Errors, example: str = "30s") -> str:
+    if isinstance(value, bool) or not DURATION.match(str(value)):
+        errors.add(path, value, f"is not a duration (for example {example})")
+    return str(value)
+
+
+def _whole(path: str, value: Any, low: int, high: int, errors: Errors) -> int | None:
+    number = _integer(value)
+    if number is None or not low <= number <= high:
+        errors.add(path, value, f"must be a whole number between {low} and {high}")
+    return number
+
+
+def _paths(path: str, value: Any, errors: Errors) -> list:
+    prefixes = [value] if isinstance(value, str) else value
+    if not _strings(prefixes) or not prefixes or not all(HEALTH_PATH.match(p) for p in prefixes):
+        errors.add(path, value, "must be a URL path starting with '/' or a list of them")
+    return prefixes
+
+
+def _headers(path: str, given: Any, errors: Errors) -> dict:
+    if not isinstance(given, dict) or not given:
+        errors.add(path, given, f"must be a dict of Traefik headers options ({', '.join(sorted(HEADER_OPTIONS))})")
+        return {}
+    for key, value in given.items():
+        kind = HEADER_OPTIONS.get(key)
+        where = f"{path}.{key}"
+        if kind is None:
+            errors.add(where, value, f"is not a headers option ({', '.join(sorted(HEADER_OPTIONS))})")
+        elif kind is bool:
+            _flag(where, value, errors)
+        elif kind is int:
+            _whole(where, value, 0, 10**9, errors)
+        elif kind is str and (not isinstance(value, str) or any(c in value for c in "\r\n\0")):
+            errors.add(where, value, "must be a one-line string")
+        elif kind is list and (not _strings(value) or any(c in v for v in value for c in "\r\n")):
+            errors.add(where, value, "must be a list of strings")
+        elif kind is dict and (not isinstance(value, dict) or not all(
+                HEADER_NAME.match(str(k)) and isinstance(v, str) and not any(c in v for c in "\r\n\0")
+                for k, v in value.items())):
+            errors.add(where, value, "must be a dict of header names and one-line values ('' removes one)")
+    return {key: (_integer(v) if HEADER_OPTIONS.get(key) is int else v) for key, v in given.items()}
+
+
+def _middleware(path: str, given: Any, errors: Errors) -> dict:
+    """One route middleware, normalised: {kind: settings}."""
+    if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in MIDDLEWARES:
+        errors.add(path, given, f"must be a dict with one of {', '.join(MIDDLEWARES)}")
+        return {}
+    kind, value = next(iter(given.items()))
+    where = f"{path}.{kind}"
+    if kind == "strip_prefix":
+        return {kind: {"prefixes": _paths(where, value, errors)}}
+    if kind == "headers":
+        return {kind: _headers(where, value, errors)}
+    if not isinstance(value, dict):
+        errors.add(where, value, "must be a dict of settings")
+        return {}
+    allowed = {"redirect_scheme": {"scheme", "permanent", "port"}, "redirect_regex": {"regex", "replacement",
+               "permanent"}, "basic_auth": {"users_from", "realm", "remove_header"},
+               "rate_limit": {"average", "burst", "period"}}[kind]
+    for key in sorted(set(value) - allowed):
+        errors.add(f"{where}.{key}", value[key], f"is not a {kind} setting ({', '.join(sorted(allowed))})")
+    out: dict[str, Any] = {}
+    if "permanent" in value:
+        out["permanent"] = _flag(where + ".permanent", value["permanent"], errors)
+    if kind == "redirect_scheme":
+        out["scheme"] = value.get("scheme", "https")
+        if out["scheme"] not in ("http", "https"):
+            errors.add(where + ".scheme", out["scheme"], "must be http or https")
+        if "port" in value:
+            port = _integer(value["port"])
+            if port is None or not 1 <= port <= 65535:
+                errors.add(where + ".port", value["port"], "is not a port (1-65535)")
+            out["port"] = str(port)
+    elif kind == "redirect_regex":
+        for key in ("regex", "replacement"):
+            if not isinstance(value.get(key), str) or not value.get(key):
+                errors.add(f"{where}.{key}", value.get(key), "must be a non-empty string")
+            out[key] = value.get(key)
+        if isinstance(out["regex"], str):
+            try:
+                re.compile(out["regex"])
+            except re.error as exc:
+                errors.add(where + ".regex", out["regex"], f"is not a regular expression ({exc})")
+    elif kind == "basic_auth":
+        users_from = value.get("users_from")
+        if not isinstance(users_from, str) or not ENV_KEY.match(users_from):
+            errors.add(where + ".users_from", users_from,
+                       "must name a key of this service's secret env (htpasswd lines, user:hash)")
+        out["users_from"] = users_from
+        if "realm" in value:
+            if not isinstance(value["realm"], str) or '"' in value["realm"] or not value["realm"].isprintable():
+                errors.add(where + ".realm", value["realm"], "must be a printable string without '\"'")
+            out["realm"] = value["realm"]
+        if "remove_header" in value:
+            out["remove_header"] = _flag(where + ".remove_header", value["remove_header"], errors)
+    else:  # rate_limit
+        if "average" not in value:
+            errors.add(where + ".average", None, "must be given: requests per period")
+        out["average"] = _whole(where + ".average", value.get("average", 1), 1, 10**6, errors)
+        if "burst" in value:
+            out["burst"] = _whole(where + ".burst", value["burst"], 1, 10**6, errors)
+        if "period" in value:
+            out["period"] = _duration(where + ".period", value["period"], errors, "1s")
+    return {kind: out}
+
+
+def _routes(path: str, routes: Any, domain: str, errors: Errors) -> list:
+    """A service's public routes: each a Traefik rule (given, or built from host and path) and its middlewares."""
+    if not isinstance(routes, list) or not routes:
+        errors.add(path, routes, "must be a list of routes ({rule} or {host, path}, with middlewares)")
+        return []
+    out = []
+    for index, route in enumerate(routes):
+        where = f"{path}[{index}]"
+        if not isinstance(route, dict):
+            errors.add(where, route, f"must be a dict ({', '.join(sorted(ROUTE_KEYS))})")
+            continue
+        for key in sorted(set(route) - ROUTE_KEYS):
+            errors.add(f"{where}.{key}", route[key], f"is not a route setting ({', '.join(sorted(ROUTE_KEYS))})")
+        if "rule" in route:
+            if "host" in route or "path" in route:
+                errors.add(where + ".rule", route["rule"], "is a whole rule: give it or host/path, not both")
+            problem = rule_problem(route["rule"])
+            if problem:
+                errors.add(where + ".rule", route["rule"], problem)
+            rule = route["rule"]
+        else:
+            host = route.get("host", "{domain}" if domain else "")
+            if isinstance(host, str) and "{domain}" in host:
+                if not domain:
+                    errors.add(where + ".host", host, "uses {domain} but berth_domain is empty")
+                host = host.replace("{domain}", domain)
+            problem = hostname_problem(host) if host else None
+            if problem:
+                errors.add(where + ".host", route.get("host"), problem)
+            parts = [f"Host(`{host}`)"] if host else []
+            if "path" in route:
+                if not isinstance(route["path"], str) or not HEALTH_PATH.match(route["path"]) or "`" in route["path"]:
+                    errors.add(where + ".path", route["path"], "must be a URL path starting with '/'")
+                parts.append(f"PathPrefix(`{route['path']}`)")
+            rule = " && ".join(parts) or "PathPrefix(`/`)"
+        entry: dict[str, Any] = {"rule": rule}
+        if "priority" in route:
+            entry["priority"] = _whole(where + ".priority", route["priority"], 1, 10**6, errors)
+        middlewares = route.get("middlewares", [])
+        if not isinstance(middlewares, list):
+            errors.add(where + ".middlewares", middlewares, "must be a list of middlewares")
+            middlewares = []
+        entry["middlewares"] = [_middleware(f"{where}.middlewares[{i}]", m, errors) for i, m in enumerate(middlewares)]
+        out.append(entry)
+    return out
+
+
+def _hardening(path: str, svc: dict, out: dict, errors: Errors) -> None:
+    """Container hardening and logging options, passed to compose as they are named there."""
+    for key in ("read_only", "no_new_privileges"):
+        if key in svc:
+            out[key] = _flag(f"{path}.{key}", svc[key], errors)
+    if "tmpfs" in svc:
+        tmpfs = svc["tmpfs"]
+        if not _strings(tmpfs) or not all(TMPFS.match(t) for t in tmpfs):
+            errors.add(path + ".tmpfs", tmpfs, "must be a list of '/container/path[:mode=1777,size=64m]'")
+        out["tmpfs"] = tmpfs
+    for key in ("cap_drop", "cap_add"):
+        if key in svc:
+            caps = svc[key]
+            if not _strings(caps) or not all(CAPABILITY.match(c.upper().removeprefix("CAP_")) for c in caps):
+                errors.add(f"{path}.{key}", caps, "must be a list of capabilities (ALL, NET_BIND_SERVICE, ...)")
+                out[key] = caps
+            else:
+                out[key] = [c.upper().removeprefix("CAP_") for c in caps]
+    if "ulimits" in svc:
+        ulimits = svc["ulimits"]
+        out["ulimits"] = {}
+        if not isinstance(ulimits, dict) or not ulimits:
+            errors.add(path + ".ulimits", ulimits, f"must be a dict of limits ({', '.join(ULIMITS)})")
+            ulimits = {}
+        for name, limit in ulimits.items():
+            where = f"{path}.ulimits.{name}"
+            if name not in ULIMITS:
+                errors.add(where, limit, f"is not a limit ({', '.join(ULIMITS)})")
+                continue
+            soft, hard = (limit.get("soft"), limit.get("hard")) if isinstance(limit, dict) else (limit, limit)
+            values = [_integer(soft), _integer(hard)]
+            shape_bad = isinstance(limit, dict) and set(limit) != {"soft", "hard"}
+            if shape_bad or None in values or values[0] < -1 or (values[0] > values[1] and values[1] != -1):
+                errors.add(where, limit, "must be a whole number or {soft, hard} with soft <= hard (-1: unlimited)")
+                continue
+            out["ulimits"][name] = values[0] if not isinstance(limit, dict) else {"soft": values[0], "hard": values[1]}
+    if "logging" in svc:
+        logging = svc["logging"]
+        if not isinstance(logging, dict) or set(logging) - {"driver", "options"} or not logging:
+            errors.add(path + ".logging", logging, "must be {driver, options}")
+            out["logging"] = logging
+            return
+        out["logging"] = {}
+        if "driver" in logging:
+            if not isinstance(logging["driver"], str) or not LOG_DRIVER.match(logging["driver"]):
+                errors.add(path + ".logging.driver", logging["driver"],
+                           "is not a log driver name (json-file, local...)")
+            out["logging"]["driver"] = logging["driver"]
+        if "options" in logging:
+            options = logging["options"]
+            if not isinstance(options, dict) or not all(
+                    isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool)
+                    for k, v in options.items()):
+                errors.add(path + ".logging.options", options, "must be a dict of option: string (max-size: 10m)")
+                out["logging"]["options"] = options
+            else:
+                out["logging"]["options"] = {k: str(v) for k, v in options.items()}
+
+
+def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors, *, domain: str = "") -> dict:
     if not SERVICE.match(str(name)):
         errors.add(path, name, "is not a service name (lower-case letter, then letters, digits or '-', at most 31)")
     if not isinstance(svc, dict):
@@ -185,6 +429,12 @@ def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors) 
         if problem:
             errors.add(path + ".rule", svc["rule"], problem)
         out["rule"] = svc["rule"]
+    if "routes" in svc and "routes" in allowed:
+        if "rule" in svc:
+            errors.add(path + ".routes", svc["routes"], "and rule both given: rule is the one-route shorthand")
+        if "port" not in svc:
+            errors.add(path + ".routes", svc["routes"], "needs a port to route to")
+        out["routes"] = _routes(path + ".routes", svc["routes"], domain, errors)
     if "port" in allowed and "port" in svc:
         out["health"] = _health(path, svc, errors)
     elif "port" in allowed and ("health" in svc or "health_path" in svc):
@@ -231,6 +481,7 @@ def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors) 
                 if key in check and not DURATION.match(str(check[key])):
                     errors.add(f"{path}.healthcheck.{key}", check[key], "is not a duration (for example 5s)")
         out["healthcheck"] = check
+    _hardening(path, svc, out, errors)
     return out
 
 
@@ -278,6 +529,25 @@ def _hooks(hooks: Any, services: dict, errors: Errors) -> list:
     return out
 
 
+def _basic_auth_users(services: dict, env: dict, errors: Errors) -> None:
+    """basic_auth's users_from names a key of the service's secret env holding htpasswd lines (never shown)."""
+    for name, svc in services.items():
+        for index, route in enumerate(svc.get("routes") or []):
+            for number, middleware in enumerate(route["middlewares"]):
+                users_from = (middleware.get("basic_auth") or {}).get("users_from")
+                if not isinstance(users_from, str):
+                    continue
+                where = f"berth_services.{name}.routes[{index}].middlewares[{number}].basic_auth.users_from"
+                values = env.get(name) if isinstance(env.get(name), dict) else {}
+                if users_from not in values:
+                    errors.add(where, users_from, f"is not a key of env_files_services.{name} (its secret env)")
+                    continue
+                lines = [line for line in str(values[users_from]).splitlines() if line.strip()]
+                if not lines or not all(HTPASSWD_LINE.match(line) for line in lines):
+                    errors.add(f"env_files_services.{name}.{users_from}", "(hidden)",
+                               "must be htpasswd lines (user:hash) for basic_auth")
+
+
 def build(inputs: dict) -> tuple[dict, list[str]]:
     """inputs: app, domain, tls, services, accessories, env (secret), hooks, keep_warm, public_service,
     confirm_path, colour (must be empty: berth chooses it). Returns (spec, errors)."""
@@ -302,7 +572,7 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
         errors.add("berth_services", services_in, "must be a dict of at least one app service")
         services_in = {}
     for name, svc in services_in.items():
-        services[name] = _service(f"berth_services.{name}", name, svc, SERVICE_KEYS, errors)
+        services[name] = _service(f"berth_services.{name}", name, svc, SERVICE_KEYS, errors, domain=domain)
     accessories_in = inputs.get("accessories") or {}
     accessories: dict[str, dict] = {}
     if not isinstance(accessories_in, dict):
@@ -330,9 +600,16 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
     if confirm_path and (not isinstance(confirm_path, str) or not HEALTH_PATH.match(confirm_path)):
         errors.add("berth_confirm_path", confirm_path, "must be a URL path starting with '/'")
     hooks = _hooks(inputs.get("hooks") or [], services, errors)
+    _basic_auth_users(services, env_in, errors)
     routers = {}
     for name in routed:
-        if "rule" in services[name]:
+        if "routes" in services[name]:
+            for index, route in enumerate(services[name]["routes"]):
+                router = router_name(name, index)
+                if router in routers or (index and router in services):
+                    errors.add(f"berth_services.{name}.routes", router, "names a router twice (a service of that name)")
+                routers[router] = route["rule"]
+        elif "rule" in services[name]:
             routers[name] = services[name]["rule"]
         elif name == public:
             routers[name] = f"Host(`{domain}`)" if domain else "PathPrefix(`/`)"

@@ -17,8 +17,9 @@ description:
     exactly. The public routes are not touched (see M(berth.ops.release_switch)).
   - Accessories (not blue/green) get C(<root>/compose/accessories.yml) and C(<root>/env/<name>.env);
     RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
-  - Every compose file is checked with C(docker compose config) before it is used. The app's internal
-    network (C(<app>-internal), where the colours reach the accessories) is created when missing.
+  - Every compose file is checked with C(docker compose config) before it is used. Each colour's network
+    (C(<app>-blue), C(<app>-green): its services reach each other by service name there, and the accessories,
+    which join both, by theirs) is created when missing.
   - Keeps the directories of the newest O(keep) releases and of any release a container runs; removes older ones.
 author: berth developers
 extends_documentation_fragment:
@@ -120,7 +121,7 @@ def check_compose(module: AnsibleModule, path: str) -> None:
 
 
 def ensure_network(module: AnsibleModule, name: str) -> None:
-    """The app's internal network, where colours reach accessories by name (external to every project)."""
+    """A colour's network (external to every project, so the accessories can join it before the colour runs)."""
     rc, _out, _err = module.run_command(["docker", "network", "inspect", name])
     if rc != 0:
         rc, out, err = module.run_command(["docker", "network", "create", "--label", "berth.app", name])
@@ -200,15 +201,17 @@ def main() -> None:
     _host.write_atomic(compose, _release.dump(_release.compose_colour(spec, colour, rid, directory, sums["release"])),
                        0o640)
     check_compose(module, compose)
-    ensure_network(module, f"{app}-internal")
+    for name in [*(_release.colour_network(app, c) for c in _release.COLOURS), f"{app}-internal"]:
+        ensure_network(module, name)
     accessories_changed = write_accessories(module, root, spec, env)
     routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
     saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")
     if not os.path.exists(saved):
         _host.write_atomic(saved, _host.read_bytes(routes_path) or _host.ABSENT, 0o640)
-    routes = _release.colour_routes(spec, colour)
+    routes = _release.colour_routes(spec, colour, env)
     if routes:
-        _host.write_atomic(routes_path, _release.dump(routes), 0o644)
+        # Basic auth users are secret: Traefik (root) reads the file, nobody else.
+        _host.write_atomic(routes_path, _release.dump(routes), 0o600 if _release.has_secrets(routes) else 0o644)
     elif os.path.exists(routes_path):
         os.unlink(routes_path)
     running = {c.get("release") for by_colour in _host.containers(module.run_command, app).values()

@@ -372,6 +372,30 @@ CHECK = {"test": ["CMD", "python3", "-c", "print(1)"], "interval": "7s"}
 DB_CHECK = {"test": ["CMD", "pg_isready", "-U", "sample"], "interval": "2s", "retries": 30}
 HOOK = {"name": "migrate", "service": "web", "command": ["python3", "/app/app.py", "migrate"]}
 RULE = "Host(`sample.berth.test`) && PathPrefix(`/`)"
+API_ROUTES = [{"host": "api.{domain}", "middlewares": [{"strip_prefix": "/v1"}]}]
+API_ROUTES_SPEC = [{"middlewares": [{"strip_prefix": {"prefixes": ["/v1"]}}], "rule": "Host(`api.sample.berth.test`)"}]
+ADMIN_USERS = f"admin:{NEW_SECRET}"
+LOGGING = {"driver": "local", "options": {"max-size": "10m", "max-file": 3}}
+LOGGING_SPEC = {"driver": "local", "options": {"max-file": "3", "max-size": "10m"}}
+
+
+def public_and_middlewares(host: Host) -> tuple:
+    """The api's public router and the live colour's middlewares."""
+    return router(host).get("sample-api"), host.colour_routes()["http"].get("middlewares")
+
+
+def with_basic_auth(inputs: dict) -> None:
+    inputs["services"]["web"]["routes"] = [{"middlewares": [{"basic_auth": {"users_from": "ADMIN_USERS"}}]}]
+    inputs["env"]["web"]["ADMIN_USERS"] = ADMIN_USERS
+
+
+def basic_auth_seen(host: Host) -> tuple:
+    """The web router's middleware, the users Traefik reads, and who may read them."""
+    colour = _release.live_colour(host.routes(), host.app)
+    path = host.dynamic / f"{host.app}-{colour}.yml"
+    middlewares = host.colour_routes()["http"].get("middlewares") or {}
+    return (router(host)["sample-web"].get("middlewares"), [m["basicAuth"]["users"] for m in middlewares.values()],
+            oct(path.stat().st_mode & 0o777))
 
 CASES = [
     # The e2e's cases (its port case also changed the image's own healthcheck and APP_PORT; here the port is alone).
@@ -402,6 +426,32 @@ CASES = [
     Case("stop_grace_period", "services.stop_grace_period", service("web", stop_grace_period="17s"),
          ("stop_grace_period of web: none -> 17s",), web("stop_grace_period"), "17s"),
     Case("user", "services.user", service("web", user="65534"), ("user of web: none -> 65534",), web("user"), "65534"),
+    Case("routes", "services.routes", service("api", routes=API_ROUTES),
+         (f"routes of api: none -> {js(API_ROUTES_SPEC)}",
+          f"routing rules: {js(WEB_ROUTER)} -> {js({**WEB_ROUTER, 'api': 'Host(`api.sample.berth.test`)'})}"),
+         public_and_middlewares,
+         ({"entryPoints": ["websecure"], "rule": "Host(`api.sample.berth.test`)", "service": "sample-api",
+           "middlewares": ["sample-api-green-1-strip-prefix"], "tls": {}},
+          {"sample-api-green-1-strip-prefix": {"stripPrefix": {"prefixes": ["/v1"]}}})),
+    Case("routes basic_auth", "services.routes", with_basic_auth,
+         ('routes of web: none -> [{"middlewares": [{"basic_auth": {"users_from": "ADMIN_USERS"}}], '
+          '"rule": "Host(`sample.berth.test`)"}]', "env file of web: 1 key added (ADMIN_USERS)"),
+         basic_auth_seen, (["sample-web-green-1-basic-auth"], [[ADMIN_USERS]], "0o600")),
+    Case("read_only", "services.read_only", service("web", read_only=True), ("read_only of web: none -> true",),
+         web("read_only"), True),
+    Case("tmpfs", "services.tmpfs", service("web", tmpfs=["/tmp:size=16m"]),
+         ('tmpfs of web: none -> ["/tmp:size=16m"]',), web("tmpfs"), ["/tmp:size=16m"]),
+    Case("cap_drop", "services.cap_drop", service("web", cap_drop=["all"]), ('cap_drop of web: none -> ["ALL"]',),
+         web("cap_drop"), ["ALL"]),
+    Case("cap_add", "services.cap_add", service("web", cap_add=["CAP_NET_BIND_SERVICE"]),
+         ('cap_add of web: none -> ["NET_BIND_SERVICE"]',), web("cap_add"), ["NET_BIND_SERVICE"]),
+    Case("no_new_privileges", "services.no_new_privileges", service("web", no_new_privileges=True),
+         ("no_new_privileges of web: none -> true",), web("security_opt"), ["no-new-privileges:true"]),
+    Case("ulimits", "services.ulimits", service("web", ulimits={"nofile": {"soft": 1024, "hard": 4096}}),
+         ('ulimits of web: none -> {"nofile": {"hard": 4096, "soft": 1024}}',),
+         web("ulimits"), {"nofile": {"soft": 1024, "hard": 4096}}),
+    Case("logging", "services.logging", service("web", logging=LOGGING),
+         (f"logging of web: none -> {js(LOGGING_SPEC)}",), web("logging"), LOGGING_SPEC),
     Case("berth_domain", "domain", top(domain="other.berth.test"),
          ("domain: sample.berth.test -> other.berth.test",
           f"routing rules: {js(WEB_ROUTER)} -> {js({'web': 'Host(`other.berth.test`)'})}"),
@@ -465,6 +515,20 @@ CASES = [
          ("stop_grace_period of db: none -> 60s",), db("stop_grace_period"), "60s"),
     Case("accessory user", "accessories.user", accessory(user="999:999"), ("user of db: none -> 999:999",),
          db("user"), "999:999"),
+    Case("accessory read_only", "accessories.read_only", accessory(read_only=True),
+         ("read_only of db: none -> true",), db("read_only"), True),
+    Case("accessory tmpfs", "accessories.tmpfs", accessory(tmpfs=["/run/postgresql"]),
+         ('tmpfs of db: none -> ["/run/postgresql"]',), db("tmpfs"), ["/run/postgresql"]),
+    Case("accessory cap_drop", "accessories.cap_drop", accessory(cap_drop=["NET_RAW"]),
+         ('cap_drop of db: none -> ["NET_RAW"]',), db("cap_drop"), ["NET_RAW"]),
+    Case("accessory cap_add", "accessories.cap_add", accessory(cap_add=["SYS_NICE"]),
+         ('cap_add of db: none -> ["SYS_NICE"]',), db("cap_add"), ["SYS_NICE"]),
+    Case("accessory no_new_privileges", "accessories.no_new_privileges", accessory(no_new_privileges=True),
+         ("no_new_privileges of db: none -> true",), db("security_opt"), ["no-new-privileges:true"]),
+    Case("accessory ulimits", "accessories.ulimits", accessory(ulimits={"nproc": 512}),
+         ('ulimits of db: none -> {"nproc": 512}',), db("ulimits"), {"nproc": 512}),
+    Case("accessory logging", "accessories.logging", accessory(logging={"options": {"max-size": "1m"}}),
+         ('logging of db: none -> {"options": {"max-size": "1m"}}',), db("logging"), {"options": {"max-size": "1m"}}),
     Case("accessory secret env key", "env", secret("db", "POSTGRES_PASSWORD", DB_NEW_SECRET),
          ("env file of db: 1 key changed (POSTGRES_PASSWORD)",),
          lambda host: host.accessory_env_file("db"), env_file(f"POSTGRES_PASSWORD='{DB_NEW_SECRET}'")),
@@ -577,7 +641,11 @@ def test_every_release_spec_option_is_covered_or_said_not_to_be_a_change():
 # --- Every field of a spec, at the level of _release's pure functions -----------------------------------
 FULL_WEB = {"image": WEB_IMAGE, "port": 8000, "rule": RULE, "health": {"successes": 2}, "health_path": "/up",
             "command": ["serve"], "env": {"MODE": "a"}, "volumes": ["data:/data"], "cpus": "1", "memory": "1g",
-            "healthcheck": {"test": ["CMD", "true"]}, "stop_grace_period": "5s", "user": "1000"}
+            "healthcheck": {"test": ["CMD", "true"]}, "stop_grace_period": "5s", "user": "1000", "read_only": False,
+            "tmpfs": ["/tmp"], "cap_drop": ["ALL"], "cap_add": ["CHOWN"], "no_new_privileges": False,
+            "ulimits": {"nofile": 1024}, "logging": {"driver": "local"}}
+# A service routes by one rule (the shorthand) or by routes, not both: FULL_API is FULL_WEB with routes.
+FULL_API = {**{k: v for k, v in FULL_WEB.items() if k != "rule"}, "routes": [{"path": "/api"}]}
 # Each field of a built service spec, another value for it, and the line that must name the change.
 SPEC_FIELDS = {
     "image": (pinned(NEW_WEB_IMAGE), f"image of web: {pinned(WEB_IMAGE)} -> {pinned(NEW_WEB_IMAGE)}"),
@@ -594,6 +662,15 @@ SPEC_FIELDS = {
                     'healthcheck of web: {"test": ["CMD", "true"]} -> {"test": ["CMD", "false"]}'),
     "stop_grace_period": ("6s", "stop_grace_period of web: 5s -> 6s"),
     "user": ("1001", "user of web: 1000 -> 1001"),
+    "routes": ([{"middlewares": [], "rule": "PathPrefix(`/x`)"}],
+               'routes of web: none -> [{"middlewares": [], "rule": "PathPrefix(`/x`)"}]'),
+    "read_only": (True, "read_only of web: false -> true"),
+    "tmpfs": (["/run"], 'tmpfs of web: ["/tmp"] -> ["/run"]'),
+    "cap_drop": (["NET_RAW"], 'cap_drop of web: ["ALL"] -> ["NET_RAW"]'),
+    "cap_add": (["SYS_NICE"], 'cap_add of web: ["CHOWN"] -> ["SYS_NICE"]'),
+    "no_new_privileges": (True, "no_new_privileges of web: false -> true"),
+    "ulimits": ({"nofile": 2048}, 'ulimits of web: {"nofile": 1024} -> {"nofile": 2048}'),
+    "logging": ({"driver": "json-file"}, 'logging of web: {"driver": "local"} -> {"driver": "json-file"}'),
 }
 
 
@@ -608,8 +685,10 @@ def built(**inputs: Any) -> dict:
 def test_a_service_spec_holds_exactly_the_fields_a_difference_report_walks():
     """A field _spec adds to a service without adding it to _release.FIELDS would change the checksum
     but never be reported, and release_plan decides 'nothing to do' from the report."""
-    spec = built(services={"web": FULL_WEB})
-    assert set(spec["services"]["web"]) == set(_release.FIELDS) == set(SPEC_FIELDS)
+    spec = built(services={"web": FULL_WEB, "api": FULL_API})
+    web, api = set(spec["services"]["web"]), set(spec["services"]["api"])
+    assert web | api == set(_release.FIELDS) == set(SPEC_FIELDS)
+    assert web ^ api == {"rule", "routes"}
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_FIELDS))

@@ -99,3 +99,91 @@ def test_a_warm_colour_is_gated_for_one_good_answer_under_the_same_settings():
 def test_a_host_and_root_path_rule_is_confirmed_with_that_host():
     assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/`)") == "a.example.com"
     assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/api`)") is None
+
+
+# --- Service names, routes with middlewares, hardening (issue 22) --------------------------------------
+ROUTED, ROUTED_ERRORS = build({
+    "app": "forum", "domain": "example.com", "tls": "files",
+    "services": {"web": {"image": "r/web" + DIGEST, "port": 80},
+                 "api": {"image": "r/api" + DIGEST, "port": 5000, "health_path": "/health",
+                         "routes": [{"path": "/api", "middlewares": [{"strip_prefix": "/api"},
+                                                                     {"headers": {"frameDeny": True}}]}]},
+                 "forum": {"image": "r/forum" + DIGEST, "port": 4567,
+                           "routes": [{"host": "forum.{domain}", "middlewares": [{"headers": {"frameDeny": True}}]},
+                                      {"host": "admin.{domain}", "priority": 10,
+                                       "middlewares": [{"basic_auth": {"users_from": "ADMIN_USERS"}},
+                                                       {"rate_limit": {"average": 5, "period": "1s"}},
+                                                       {"redirect_scheme": {"permanent": True}}]}]}},
+    "accessories": {"db": {"image": "r/pg" + DIGEST}},
+    "env": {"forum": {"ADMIN_USERS": "admin:$2y$05$hash\nops:$2y$05$other\n"}}})
+
+
+def test_each_colour_has_its_own_network_where_services_have_their_names_and_accessories_join_both():
+    """The api is `api` to the web of the same colour only: compose names each service on every network it
+    joins, so a network shared by both colours would answer `api` with either colour's."""
+    assert ROUTED_ERRORS == []
+    for colour in ("blue", "green"):
+        doc = _release.compose_colour(ROUTED, colour, "r1", "/r", "sum")
+        assert doc["networks"]["colour"] == {"name": f"forum-{colour}", "external": True}
+        assert all(set(svc["networks"]) == {"colour", "edge"} for svc in doc["services"].values())
+        assert "internal" not in doc["networks"]
+    accessories = _release.compose_accessories(ROUTED, "/opt/forum")
+    assert {n["name"] for n in accessories["networks"].values()} == {"forum-blue", "forum-green", "forum-internal"}
+    assert set(accessories["services"]["db"]["networks"]) == set(accessories["networks"])
+
+
+def test_several_routes_per_service_go_to_one_weighted_service_with_their_middlewares():
+    public = _release.public_routes(ROUTED, "green")["http"]
+    assert public["routers"]["forum-api"] == {
+        "entryPoints": ["websecure"], "rule": "Host(`example.com`) && PathPrefix(`/api`)", "service": "forum-api",
+        "middlewares": ["forum-api-green-1-strip-prefix", "forum-api-green-2-headers"], "tls": {}}
+    assert public["routers"]["forum-forum"]["rule"] == "Host(`forum.example.com`)"
+    assert public["routers"]["forum-forum-r2"]["priority"] == 10
+    assert public["routers"]["forum-forum-r2"]["service"] == "forum-forum"
+    assert sorted(public["services"]) == ["forum-api", "forum-forum", "forum-web"]
+    assert public["services"]["forum-forum"] == {"weighted": {"services": [{"name": "forum-forum-green", "weight": 1}]}}
+
+
+def test_a_colours_file_defines_its_middlewares_with_basic_auth_users_from_the_secret_env():
+    users = "admin:$2y$05$hash\nops:$2y$05$other\n"
+    routes = _release.colour_routes(ROUTED, "green", {"forum": {"ADMIN_USERS": users}})
+    middlewares = routes["http"]["middlewares"]
+    assert middlewares == {
+        "forum-api-green-1-strip-prefix": {"stripPrefix": {"prefixes": ["/api"]}},
+        "forum-api-green-2-headers": {"headers": {"frameDeny": True}},
+        "forum-forum-green-1-headers": {"headers": {"frameDeny": True}},
+        "forum-forum-r2-green-1-basic-auth": {"basicAuth": {"users": ["admin:$2y$05$hash", "ops:$2y$05$other"]}},
+        "forum-forum-r2-green-2-rate-limit": {"rateLimit": {"average": 5, "period": "1s"}},
+        "forum-forum-r2-green-3-redirect-scheme": {"redirectScheme": {"permanent": True, "scheme": "https"}}}
+    # Every middleware a public router names is defined in that colour's file.
+    routers = _release.public_routes(ROUTED, "green")["http"]["routers"].values()
+    named = {m for r in routers for m in r.get("middlewares", [])}
+    assert named == set(middlewares)
+    assert _release.has_secrets(routes) and not _release.has_secrets(_release.colour_routes(SPEC, "green"))
+    # The gate's private routes carry none: a colour is gated on its services' own answers.
+    assert all("middlewares" not in r for r in routes["http"]["routers"].values())
+
+
+def test_the_confirm_skips_routes_whose_middlewares_answer_for_the_app():
+    names = [check["name"] for check in _release.confirm_checks(ROUTED, "https://127.0.0.1", 20)]
+    assert names == ["web", "forum"]  # api: a path rule; forum-r2: basic auth answers 401 before the app
+    forum = next(c for c in _release.confirm_checks(ROUTED, "https://127.0.0.1", 20) if c["name"] == "forum")
+    assert forum["headers"] == {"Host": "forum.example.com"}
+
+
+def test_hardening_and_logging_reach_compose_as_compose_names_them():
+    spec, errors = build({"app": "shop", "services": {"web": {
+        "image": "r/web" + DIGEST, "port": 8000, "user": "1000:1000", "read_only": True, "tmpfs": ["/tmp:size=16m"],
+        "cap_drop": ["ALL"], "cap_add": ["net_bind_service"], "no_new_privileges": True,
+        "ulimits": {"nofile": {"soft": 1024, "hard": 4096}, "nproc": 256},
+        "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": 3}}}}})
+    assert errors == []
+    web = _release.compose_colour(spec, "blue", "r1", "/r", "sum")["services"]["web"]
+    assert {k: web[k] for k in ("user", "read_only", "tmpfs", "cap_drop", "cap_add", "security_opt", "ulimits",
+                                "logging")} == {
+        "user": "1000:1000", "read_only": True, "tmpfs": ["/tmp:size=16m"], "cap_drop": ["ALL"],
+        "cap_add": ["NET_BIND_SERVICE"], "security_opt": ["no-new-privileges:true"],
+        "ulimits": {"nofile": {"soft": 1024, "hard": 4096}, "nproc": 256},
+        "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}}
+    plain = _release.compose_colour(SPEC, "blue", "r1", "/r", "sum")["services"]["web"]
+    assert not {"read_only", "tmpfs", "cap_drop", "security_opt", "ulimits", "logging"} & set(plain)

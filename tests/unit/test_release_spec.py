@@ -42,8 +42,9 @@ BAD = [
     ("volume without a container path", with_web(volumes=["data"]),
      "berth_services.web.volumes: ['data'] must be a list of 'source:/container/path[:ro]'"),
     ("service setting misspelt", with_web(helth="/x"),
-     "berth_services.web.helth: '/x' is not a setting here (known: command, cpus, env, health, health_path, "
-     "healthcheck, image, memory, port, rule, stop_grace_period, user, volumes)"),
+     "berth_services.web.helth: '/x' is not a setting here (known: cap_add, cap_drop, command, cpus, env, health, "
+     "health_path, healthcheck, image, logging, memory, no_new_privileges, port, read_only, routes, rule, "
+     "stop_grace_period, tmpfs, ulimits, user, volumes)"),
     ("domain label starting with '-'", {**GOOD, "domain": "-shop.example.com"},
      f"berth_domain: '-shop.example.com' {HOST_NAME}"),
     ("env for a service the stack lacks", {**GOOD, "env": {"ghost": {"K": "v"}}},

@@ -216,6 +216,87 @@ CASES: list[tuple[str, Callable[[dict], None], str]] = [
     ("confirm path without slash", at("berth_confirm_path", "health"),
      "berth_confirm_path: 'health' must be a URL path starting with '/'"),
 ]
+# Routes, middlewares and container hardening (issue 22): one case per refusal, with its whole line.
+ROUTE = "berth_services.web.routes[0]"
+MIDDLEWARE = ROUTE + ".middlewares[0]"
+
+
+def route(**settings: Any) -> Callable[[dict], None]:
+    return at("berth_services.web.routes", [settings])
+
+
+def middleware(kind: str, settings: Any) -> Callable[[dict], None]:
+    return route(middlewares=[{kind: settings}])
+
+
+HEADER_OPTIONS = ("accessControlAllowCredentials, accessControlAllowHeaders, accessControlAllowMethods, "
+                  "accessControlAllowOriginList, accessControlExposeHeaders, accessControlMaxAge, addVaryHeader, "
+                  "browserXssFilter, contentSecurityPolicy, contentTypeNosniff, customFrameOptionsValue, "
+                  "customRequestHeaders, customResponseHeaders, forceSTSHeader, frameDeny, permissionsPolicy, "
+                  "referrerPolicy, stsIncludeSubdomains, stsPreload, stsSeconds")
+ULIMITS = ("as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+           "sigpending, stack")
+CASES += [
+    ("routes a string", at("berth_services.web.routes", "Host(`a`)"),
+     "berth_services.web.routes: 'Host(`a`)' must be a list of routes ({rule} or {host, path}, with middlewares)"),
+    ("routes and rule", lambda v: (at("berth_services.web.rule", "Host(`a`)")(v), route(path="/a")(v)),
+     "berth_services.web.routes: [{'path': '/a'}] and rule both given: rule is the one-route shorthand"),
+    ("route setting misspelt", route(hots="a"),
+     f"{ROUTE}.hots: 'a' is not a route setting (host, middlewares, path, priority, rule)"),
+    ("route rule and host", route(rule="Host(`a`)", host="b"),
+     f"{ROUTE}.rule: 'Host(`a`)' is a whole rule: give it or host/path, not both"),
+    ("route host not a name", route(host="forum_{domain}"), f"{ROUTE}.host: 'forum_{{domain}}' {HOST_NAME}"),
+    ("route path without slash", route(path="api"), f"{ROUTE}.path: 'api' must be a URL path starting with '/'"),
+    ("route priority 0", route(path="/api", priority=0),
+     f"{ROUTE}.priority: 0 must be a whole number between 1 and 1000000"),
+    ("middleware unknown", route(middlewares=[{"compress": True}]),
+     f"{MIDDLEWARE}: {{'compress': True}} must be a dict with one of strip_prefix, redirect_scheme, redirect_regex, "
+     "headers, basic_auth, rate_limit"),
+    ("strip_prefix without slash", middleware("strip_prefix", "api"),
+     f"{MIDDLEWARE}.strip_prefix: 'api' must be a URL path starting with '/' or a list of them"),
+    ("headers option unknown", middleware("headers", {"cors": True}),
+     f"{MIDDLEWARE}.headers.cors: True is not a headers option ({HEADER_OPTIONS})"),
+    ("headers flag a word", middleware("headers", {"frameDeny": "yes"}),
+     f"{MIDDLEWARE}.headers.frameDeny: 'yes' must be true or false"),
+    ("headers value with a newline", middleware("headers", {"customResponseHeaders": {"X-A": "a\nb"}}),
+     f"{MIDDLEWARE}.headers.customResponseHeaders: {{'X-A': 'a\\nb'}} must be a dict of header names and "
+     "one-line values ('' removes one)"),
+    ("redirect to ftp", middleware("redirect_scheme", {"scheme": "ftp"}),
+     f"{MIDDLEWARE}.redirect_scheme.scheme: 'ftp' must be http or https"),
+    ("redirect regex unbalanced", middleware("redirect_regex", {"regex": "(", "replacement": "/"}),
+     f"{MIDDLEWARE}.redirect_regex.regex: '(' is not a regular expression (missing ), unterminated subpattern at "
+     "position 0)"),
+    ("basic auth users not in the secret env", middleware("basic_auth", {"users_from": "ADMIN_USERS"}),
+     f"{MIDDLEWARE}.basic_auth.users_from: 'ADMIN_USERS' is not a key of env_files_services.web (its secret env)"),
+    ("basic auth users not htpasswd", lambda v: (middleware("basic_auth", {"users_from": "ADMIN_USERS"})(v),
+                                                 at("env_files_services.web.ADMIN_USERS", "line1 line2")(v)),
+     "env_files_services.web.ADMIN_USERS: '(hidden)' must be htpasswd lines (user:hash) for basic_auth"),
+    ("rate limit 0", middleware("rate_limit", {"average": 0}),
+     f"{MIDDLEWARE}.rate_limit.average: 0 must be a whole number between 1 and 1000000"),
+    ("rate limit period a word", middleware("rate_limit", {"average": 10, "period": "soon"}),
+     f"{MIDDLEWARE}.rate_limit.period: 'soon' is not a duration (for example 1s)"),
+    ("read_only yes", at("berth_services.web.read_only", "yes"),
+     "berth_services.web.read_only: 'yes' must be true or false"),
+    ("tmpfs relative", at("berth_services.web.tmpfs", ["tmp"]),
+     "berth_services.web.tmpfs: ['tmp'] must be a list of '/container/path[:mode=1777,size=64m]'"),
+    ("cap_drop a sentence", at("berth_services.web.cap_drop", ["all the things"]),
+     "berth_services.web.cap_drop: ['all the things'] must be a list of capabilities (ALL, NET_BIND_SERVICE, ...)"),
+    ("cap_add a string", at("berth_accessories", {"db": {"image": "postgres:17", "cap_add": "SYS_NICE"}}),
+     "berth_accessories.db.cap_add: 'SYS_NICE' must be a list of capabilities (ALL, NET_BIND_SERVICE, ...)"),
+    ("no_new_privileges 1", at("berth_services.web.no_new_privileges", 1),
+     "berth_services.web.no_new_privileges: 1 must be true or false"),
+    ("ulimit unknown", at("berth_services.web.ulimits", {"files": 10}),
+     f"berth_services.web.ulimits.files: 10 is not a limit ({ULIMITS})"),
+    ("ulimit soft over hard", at("berth_services.web.ulimits", {"nofile": {"soft": 10, "hard": 5}}),
+     "berth_services.web.ulimits.nofile: {'soft': 10, 'hard': 5} must be a whole number or {soft, hard} with "
+     "soft <= hard (-1: unlimited)"),
+    ("logging key misspelt", at("berth_services.web.logging", {"driver": "local", "opts": {}}),
+     "berth_services.web.logging: {'driver': 'local', 'opts': {}} must be {driver, options}"),
+    ("logging driver with a space", at("berth_services.web.logging", {"driver": "Local Disk"}),
+     "berth_services.web.logging.driver: 'Local Disk' is not a log driver name (json-file, local...)"),
+    ("logging option a list", at("berth_services.web.logging", {"options": {"max-size": ["10m"]}}),
+     "berth_services.web.logging.options: {'max-size': ['10m']} must be a dict of option: string (max-size: 10m)"),
+]
 ROLLBACK_CASES = [
     ("rollback to a path", at("release", "../../etc/passwd"),
      "release: '../../etc/passwd' is not a release id (letters, digits, '.', '_', '-'). Nothing was changed."),

@@ -1,0 +1,93 @@
+"""Each example system (inventory/examples/<system>/, docs/examples/<system>.md) passes the controller-side
+spec as ansible-playbook would run it: the inventory loaded by Ansible with its vault (the documented lab
+password), the role's defaults under it, the release_spec task's arguments templated, the action plugin
+run (the registry faked). What each system needs is then checked in the spec and its rendered routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import VaultSecret
+from ansible.template import Templar
+from ansible.vars.manager import VariableManager
+from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
+from ansible_collections.berth.ops.plugins.module_utils import _release
+from test_spec_refusals import DEFAULTS, ENV_KEY, MAIN_TASKS, fake_task, the_task
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "inventory" / "examples"
+PASSWORD = (EXAMPLES / "lab-vault-password").read_bytes().strip()
+
+
+class Registry:
+    def __init__(self, *_args, **_kwargs) -> None:
+        pass
+
+    def resolve(self, image: str) -> dict:
+        return {"pinned": image + "@sha256:" + "e" * 64}
+
+
+def spec_of(system: str) -> dict:
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(PASSWORD))])
+    inventory = InventoryManager(loader=loader, sources=[str(EXAMPLES / system / "hosts.yml")])
+    host = inventory.list_hosts()[0]
+    user = VariableManager(loader=loader, inventory=inventory).get_vars(host=host)
+    # The lab's state (credentials, CA) is not needed to check a stack: the registry is faked.
+    user.update(berth_lab_state="/lab", __berth_lab_credentials={"pull_user": "reader", "pull_password": "unused"})
+    variables = {**DEFAULTS, **user, "__release_env_key": ENV_KEY}
+    templar = Templar(loader=loader, variables=variables)
+    args = templar.template(the_task(MAIN_TASKS, "berth.ops.release_spec")["berth.ops.release_spec"])
+    action = release_spec_action.ActionModule(fake_task(args, "berth.ops.release_spec"), mock.MagicMock(),
+                                              mock.MagicMock(), loader, templar)
+    with mock.patch.object(release_spec_action, "Client", Registry):
+        result = action.run(task_vars=variables)
+    assert not result.get("failed"), result.get("msg")
+    return {**result, "env": templar.template(variables["release_env"])}
+
+
+def test_every_example_has_hosts_a_stack_an_encrypted_vault_and_a_doc():
+    systems = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+    assert systems == ["science-tool", "web-forum"]
+    for system in systems:
+        assert (EXAMPLES / system / "group_vars" / "all" / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;")
+        assert (ROOT / "docs" / "examples" / f"{system}.md").exists()
+
+
+def test_the_web_app_with_forum_routes_api_forum_and_front_as_the_system_needs():
+    result = spec_of("web-forum")
+    spec = result["spec"]
+    assert spec["routers"] == {"front": "Host(`acme.berth.test`)",
+                               "api": "Host(`acme.berth.test`) && PathPrefix(`/api`)",
+                               "forum": "Host(`forum.acme.berth.test`)",
+                               "forum-r2": "Host(`forum.acme.berth.test`) && PathPrefix(`/admin`)"}
+    routes = _release.colour_routes(spec, "blue", result["env"])["http"]["middlewares"]
+    assert routes["acme-api-blue-1-strip-prefix"] == {"stripPrefix": {"prefixes": ["/api"]}}
+    assert routes["acme-api-blue-2-headers"]["headers"]["accessControlAllowOriginList"] == ["https://acme.berth.test"]
+    assert routes["acme-forum-r2-blue-1-basic-auth"]["basicAuth"]["users"][0].startswith("admin:{SHA}")
+    api = spec["services"]["api"]
+    assert api["user"] == "10001:10001" and api["cpus"] == "1.0" and api["memory"] == "256m"
+    assert set(result["env"]["api"]) == {"SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_PASSWORD"}
+    # Secrets from the vault reach the env files, never the spec.
+    assert result["env"]["api"]["JWT_SECRET_KEY"] not in str(spec)
+
+
+def test_the_science_tool_waits_for_its_slow_start_and_reads_its_data():
+    spec = spec_of("science-tool")["spec"]
+    app = spec["services"]["app"]
+    assert app["port"] == 8501 and app["health"]["path"] == "/healthz" and app["health"]["start_timeout"] == 300
+    assert app["memory"] == "4g" and app["volumes"] == ["/opt/science/data:/data:ro"]
+    assert app["env"]["STREAMLIT_SERVER_HEADLESS"] == "true"
+    assert spec["routers"] == {"app": "Host(`science.berth.test`)"}
+
+
+@pytest.mark.parametrize("system", ["science-tool", "web-forum"])
+def test_a_wrong_vault_password_does_not_open_the_example(system):
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(b"not-the-lab-password"))])
+    with pytest.raises(Exception, match=r"[Dd]ecrypt"):
+        loader.load_from_file(str(EXAMPLES / system / "group_vars" / "all" / "vault.yml"))
