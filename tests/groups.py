@@ -49,7 +49,7 @@ GROUPS = [
     Group("backup", droplet="droplet-7", estimate=360, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_backup.py"]),
     Group("inputs", droplet="droplet-8", estimate=140, after=BASE, env=FROM_BASE,
-          args=["tests/e2e/test_demo_deploy.py", "tests/e2e/test_bad_input.py"]),
+          args=["tests/e2e/test_demo_deploy.py", "tests/e2e/test_bad_input.py", "tests/e2e/test_readme_example.py"]),
     Group("infra-lab", droplet="cloud-1", estimate=140, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_infra_lab.py"]),
     Group("report", droplet="droplet-9", estimate=120, after=BASE, env=FROM_BASE,

@@ -18,8 +18,8 @@ description:
   - Accessories (not blue/green) get C(<root>/compose/accessories.yml) and C(<root>/env/<name>.env);
     RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
   - Every compose file is checked with C(docker compose config) before it is used. Each colour's network
-    (C(<app>-blue), C(<app>-green): its services reach each other by service name there, and the accessories,
-    which join both, by theirs) is created when missing.
+    (C(<app>-blue), C(<app>-green)) is created when missing; on it the colour's services reach each other
+    by service name, and the accessories, which join both, by theirs.
   - Keeps the directories of the newest O(keep) releases and of any release a container runs; removes older ones.
 author: berth developers
 extends_documentation_fragment:
