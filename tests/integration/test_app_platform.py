@@ -1,8 +1,9 @@
 """App Platform as a second target: playbooks/app_platform.yml and berth.ops.do_app against the emulator.
 
-The inventory is example system 4 of issue #22 (platform with managed data): backend and frontend from
-GHCR by digest (private, with credentials), an alembic PRE_DEPLOY job, secret env, managed PostgreSQL and
-Redis from berth_infra. Every request and response is validated against the vendored spec.
+The inventory is example system 4 of issue #22 (platform with managed data), inventory/examples/platform
+loaded as it is with its vault: backend and frontend from GHCR by digest (private, with credentials), an
+alembic PRE_DEPLOY job, secret env, managed PostgreSQL and Redis from berth_infra. Every request and
+response is validated against the vendored spec.
 
 One app lives through the tests in order (each costs one or two ansible-playbook runs): refusals, the
 check-mode proposal, create, reruns, changes, a failed and a stuck deployment, rollbacks.
@@ -29,32 +30,22 @@ GHCR_TOKEN = "ghp_neverPrintedRegistryToken0123"
 READ_ONLY = ("/v2/apps/propose", "/rollback/validate")
 
 
+EXAMPLE = ROOT / "inventory" / "examples" / "platform"
+VAULT_PASSWORD = ROOT / "inventory" / "examples" / "lab-vault-password"
+
+
 def system4(records: str) -> dict:
-    """Example system 4's inventory, as group_vars would give it."""
-    return {
-        "berth_app": "platform",
-        "berth_domain": "platform.example.com",
-        "berth_services": {
-            "backend": {"image": f"ghcr.io/acme/platform-backend@{DIGEST_A}", "port": 8000,
-                        "rule": "PathPrefix(`/api`)", "health": {"path": "/api/v1/utils/health-check/"},
-                        "env": {"BACKEND_CORS_ORIGINS": "https://platform.example.com",
-                                "DATABASE_URL": "${pg.DATABASE_URL}", "REDIS_URL": "${cache.REDIS_URL}"}},
-            "frontend": {"image": f"ghcr.io/acme/platform-frontend@{DIGEST_F}", "port": 80,
-                         "health": {"path": "/"}},
-        },
-        "berth_public_service": "frontend",
-        "berth_hooks": [{"name": "migrate", "service": "backend", "command": "alembic upgrade head"}],
-        "env_files_services": {"backend": {"SECRET_KEY": SECRET, "FIRST_SUPERUSER_PASSWORD": "pw-also-hidden"}},
-        "berth_registries": {"ghcr.io": {"username": "acme-bot", "password": GHCR_TOKEN}},
-        "berth_infra": {"name": "plat", "region": "nyc3", "databases": {
-            "pg": {"engine": "pg", "version": "16", "size": "db-s-1vcpu-1gb", "users": ["app"], "databases": ["app"]},
-            "cache": {"engine": "redis", "version": "7", "size": "db-s-1vcpu-1gb"}}},
-        "berth_app_platform": {"instance_size": "apps-s-1vcpu-1gb", "alerts": [
-            {"rule": "CPU_UTILIZATION", "operator": "GREATER_THAN", "value": 80, "window": "FIVE_MINUTES"}],
-            "components": {"backend": {"instance_count": 2}}},
-        "berth_app_platform_fingerprint_key": "vault-fingerprint-key-0123456789",
-        "berth_app_platform_records": records,
-    }
+    """Example system 4's inventory (inventory/examples/platform) as it is, with only what needs the outside
+    world replaced: images by digest (no registry here), the secrets the tests watch for, where records go."""
+    stack = yaml.safe_load((EXAMPLE / "group_vars" / "all" / "stack.yml").read_text())
+    for service, digest in (("backend", DIGEST_A), ("frontend", DIGEST_F)):
+        image = stack["berth_services"][service]["image"]
+        stack["berth_services"][service]["image"] = image.rsplit(":", 1)[0] + "@" + digest
+    stack["berth_env"] = {"backend": {"SECRET_KEY": SECRET, "FIRST_SUPERUSER_PASSWORD": "pw-also-hidden"}}
+    stack["berth_registries"]["ghcr.io"]["password"] = GHCR_TOKEN
+    stack["berth_app_platform_fingerprint_key"] = "vault-fingerprint-key-0123456789"
+    stack["berth_app_platform_records"] = records
+    return stack
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +82,11 @@ def with_digest(inventory: dict, service: str, digest: str) -> dict:
 def deploy(emulator, tmp_path, inventory: dict, *args: str) -> subprocess.CompletedProcess:
     varfile = tmp_path / "vars.yml"
     api = {**api_vars(emulator), "poll_interval": 0.01}
-    varfile.write_text(yaml.safe_dump({**inventory, "berth_app_platform_api": api,
-                                       "berth_app_platform_hosts": "platform"}))
-    result = subprocess.run(["ansible-playbook", "-i", "platform,", "playbooks/app_platform.yml", "-e", f"@{varfile}",
-                             *args], cwd=ROOT, env=harness._env(harness.TOKEN), capture_output=True, text=True,
+    varfile.write_text(yaml.safe_dump({**inventory, "berth_app_platform_api": api}))
+    # The example's own inventory (hosts, group_vars, its vault), the test's values over it.
+    result = subprocess.run(["ansible-playbook", "-i", str(EXAMPLE / "hosts.yml"), "--vault-password-file",
+                             str(VAULT_PASSWORD), "playbooks/app_platform.yml", "-e", f"@{varfile}", *args],
+                            cwd=ROOT, env=harness._env(harness.TOKEN), capture_output=True, text=True,
                             check=False, timeout=120)
     for secret in (SECRET, ROTATED, GHCR_TOKEN, harness.TOKEN, "pw-also-hidden"):
         assert secret not in result.stdout + result.stderr
@@ -128,7 +120,7 @@ def bodies(emulator, method: str) -> list[dict]:
 
 
 def test_malformed_inventory_is_refused_in_check_mode_before_any_request(emulator, tmp_path, inv):
-    bad = {**inv, "berth_app": "Platform_1", "env_files_services": {"backend": {"SECRET-KEY": "x"}},
+    bad = {**inv, "berth_app": "Platform_1", "berth_env": {"backend": {"SECRET-KEY": "x"}},
            "berth_services": {**inv["berth_services"], "frontend": {"port": 80}}}
     out = failed(deploy(emulator, tmp_path, bad, "--check"))
     for named in ("berth_app: 'Platform_1'", "env_files_services.backend: 'SECRET-KEY'",
@@ -216,7 +208,7 @@ def _diff(a: dict, b: dict) -> set[str]:
 def test_a_rotated_secret_is_one_put_and_the_next_run_sends_no_write(emulator, tmp_path, inv):
     before = apps(emulator)[0]["spec"]
     rotated = with_digest(inv, "backend", DIGEST_B)
-    rotated["env_files_services"]["backend"]["SECRET_KEY"] = ROTATED
+    rotated["berth_env"]["backend"]["SECRET_KEY"] = ROTATED
     out = ok(deploy(emulator, tmp_path, rotated)).stdout
     assert writes(emulator) == ["PUT /v2/apps/{id}"]
     assert "backend.envs.SECRET_KEY" in out
@@ -232,7 +224,7 @@ def test_a_rotated_secret_is_one_put_and_the_next_run_sends_no_write(emulator, t
 
 def rotated_with(inv: dict, digest: str) -> dict:
     changed = with_digest(inv, "backend", digest)
-    changed["env_files_services"]["backend"]["SECRET_KEY"] = ROTATED
+    changed["berth_env"]["backend"]["SECRET_KEY"] = ROTATED
     return changed
 
 

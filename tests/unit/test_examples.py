@@ -52,7 +52,7 @@ def spec_of(system: str) -> dict:
 
 def test_every_example_has_hosts_a_stack_an_encrypted_vault_and_a_doc():
     systems = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
-    assert systems == ["science-tool", "web-forum"]
+    assert systems == ["platform", "science-tool", "web-forum"]
     for system in systems:
         assert (EXAMPLES / system / "group_vars" / "all" / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;")
         assert (ROOT / "docs" / "examples" / f"{system}.md").exists()
@@ -85,7 +85,20 @@ def test_the_science_tool_waits_for_its_slow_start_and_reads_its_data():
     assert spec["routers"] == {"app": "Host(`science.berth.test`)"}
 
 
-@pytest.mark.parametrize("system", ["science-tool", "web-forum"])
+def test_the_platform_checks_its_migration_health_path_and_managed_data_urls():
+    result = spec_of("platform")
+    spec = result["spec"]
+    backend = spec["services"]["backend"]
+    assert backend["health"]["path"] == "/api/v1/utils/health-check/"
+    assert backend["env"]["DATABASE_URL"] == "${pg.DATABASE_URL}" and "REDIS_URL" in backend["env"]
+    assert spec["routers"]["backend"] == "PathPrefix(`/api`)"
+    assert [hook["command"] for hook in spec["hooks"]] in (["alembic upgrade head"], [["alembic", "upgrade", "head"]])
+    assert set(result["env"]["backend"]) == {"SECRET_KEY", "FIRST_SUPERUSER_PASSWORD"}
+    assert all(image.split("@")[1] == "sha256:" + "e" * 64 for image in (backend["image"],
+                                                                       spec["services"]["frontend"]["image"]))
+
+
+@pytest.mark.parametrize("system", ["platform", "science-tool", "web-forum"])
 def test_a_wrong_vault_password_does_not_open_the_example(system):
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(b"not-the-lab-password"))])
