@@ -27,12 +27,14 @@ def test_deploy_serves_sample_app_through_traefik_and_reruns_clean(provisioned):
 
 @pytest.mark.usefixtures("provisioned")
 def test_deployed_containers_run_the_pinned_digests():
-    """A digest the module resolved is what the droplet pulled and runs (app and Traefik)."""
-    for name, repo in (("sample-blue-web-1", "berth/sample-app"), ("traefik-traefik-1", "berth/traefik")):
+    """A digest the module resolved is what the droplet pulled and runs (the app from the private lab
+    registry, Traefik from the public hub)."""
+    for name, repo in (("sample-blue-web-1", "registry.berth.test/berth/sample-app"),
+                       ("traefik-traefik-1", "hub.berth.test/library/traefik")):
         failed, info = run_module("community.docker.docker_container_info", {"name": name}, host=DROPLET)
         assert not failed and info["exists"], info
         image = info["container"]["Config"]["Image"]
-        assert image.startswith(f"registry.berth.test/{repo}@sha256:"), image
+        assert image.startswith(f"{repo}@sha256:"), image
         assert info["container"]["State"]["Running"] is True
 
 

@@ -1,10 +1,8 @@
 """A stack that mixes registries (issue #27): the app's image private in registry.berth.test (GHCR's
-stand-in, the lab inventory's berth_registry* shorthand) and the database's public in hub.berth.test
-(Docker Hub's stand-in, asked anonymously); the host logged in to both registries in one root-only file;
-and a wrong password for the hub refused on the controller, naming the hub and the variable, with
-nothing changed on the host. (Traefik from the hub through provision.yml is not here: a provision rerun
-with changed inputs converges every role, 106 s measured; provision's pin is proven by the unit and
-integration tests of its image_digest arguments.)"""
+stand-in, the lab inventory's berth_registry* shorthand), the database's and the proxy's public in
+hub.berth.test (Docker Hub's stand-in, asked anonymously; the lab's Traefik comes from there, pinned by
+provision.yml); the host logged in to both registries in one root-only file; and a wrong password for the
+hub refused on the controller, naming the hub and the variable, with nothing changed on the host."""
 
 from __future__ import annotations
 
@@ -65,6 +63,10 @@ def test_a_stack_mixing_a_private_and_a_public_registry_deploys(provisioned):
     db = on_droplet(f"docker ps -q --filter name='^{APP.name}-accessories-db-'").stdout.split()
     assert len(db) == 1
     assert re.fullmatch(rf"{re.escape(HUB)}/library/postgres@sha256:[0-9a-f]{{64}}", image_of(db[0]))
+    # The proxy too: provision pinned the lab's Traefik from the hub (inventory/lab), pulled anonymously.
+    proxy = on_droplet("docker ps -q --filter name='^traefik-traefik-'").stdout.split()
+    assert len(proxy) == 1
+    assert re.fullmatch(rf"{re.escape(HUB)}/library/traefik@sha256:[0-9a-f]{{64}}", image_of(proxy[0]))
 
 
 def test_a_wrong_password_for_one_registry_is_refused_on_the_controller_naming_it(provisioned):
