@@ -67,6 +67,14 @@ options:
     description: How many release directories to keep.
     type: int
     default: 10
+  accessories_only:
+    description:
+      - Write only the accessories' compose file and env files, from O(spec) and the env of the release
+        directory O(env_from). For a target that is already rendered and running (a warm deploy, a
+        rollback or a switch to the warm colour), whose release directory, colour and routes are there
+        already; its accessories, shared by both colours, are put back as its release had them.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -79,6 +87,16 @@ EXAMPLES = r"""
     spec: "{{ plan.spec }}"
     env: "{{ env_files_services }}"
   no_log: true
+
+- name: render | Put back the accessories of the release the warm colour runs
+  berth.ops.release_render:
+    root: /opt/shop
+    app: shop
+    release_id: "{{ release_id }}"
+    colour: blue
+    spec: "{{ plan.spec }}"
+    env_from: "{{ plan.rendered }}"
+    accessories_only: true
 """
 
 RETURN = r"""
@@ -111,6 +129,7 @@ def argument_spec() -> dict:
         "env": {"type": "dict", "default": {}, "no_log": True},
         "env_from": {"type": "str", "default": ""},
         "keep": {"type": "int", "default": 10},
+        "accessories_only": {"type": "bool", "default": False},
     }
 
 
@@ -185,6 +204,9 @@ def main() -> None:
     directory = _host.release_dir(root, rid)
     # Nothing returned may hold a string that could equal a secret value: Ansible would mask it.
     result = {"changed": True, "checksums": sums}
+    if p["accessories_only"]:
+        changed = write_accessories(module, root, spec, env)
+        module.exit_json(changed=bool(changed), accessories_changed=changed, checksums=sums)
     if module.check_mode:
         module.exit_json(accessories_changed=write_accessories(module, root, spec, env), **result)
     os.makedirs(os.path.join(directory, "env"), mode=0o700, exist_ok=True)

@@ -80,7 +80,7 @@ CASES = [
 # The no-op rerun is the same comparison for every case (the checksum the rollback check below reads):
 # run it for one.
 RERUN = "every container field at once"
-TOP_LEVEL = {"berth_domain", "berth_tls", "env_files_services"}
+TOP_LEVEL = {"berth_domain", "berth_tls", "env_files_services", "berth_accessories"}
 
 
 def variables(change: dict | None) -> dict:
@@ -160,3 +160,28 @@ def test_a_change_is_a_new_release_and_rolls_back(base, case, change, readers, l
     # The rollback restored the base release exactly (so the next case starts from it): the same
     # checksum of spec and env, the one a deploy of the base compares against to say "nothing to do".
     assert newest_record()["checksum"] == base.checksum, f"{case}: rollback left {newest_record()}"
+
+
+def cache(memory: str) -> dict:
+    """An accessory (shared by both colours, changed in place): the sample image serving on its own."""
+    return {"berth_accessories": {"cache": {"image": f"{APP}:1.0.0", "command": ["python3", "/app/app.py", "serve"],
+                                            "memory": memory}}}
+
+
+def test_a_warm_rollback_puts_a_changed_accessory_back(base):
+    """Accessories are not blue/green: a release that changed one in place, rolled back to the release
+    the warm colour still runs, gets that release's accessory back (last here: it leaves one behind)."""
+    def memory() -> str:
+        return on_droplet("docker inspect -f '{{.HostConfig.Memory}}' sample-accessories-cache-1").stdout.strip()
+
+    first, _ = deploy(base.vars_file, cache("64m"), load=False)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert memory() == str(64 * 2**20)
+    changed, _ = deploy(base.vars_file, cache("96m"), load=False)
+    assert changed.returncode == 0 and "memory of cache: 64m -> 96m" in changed.stdout, changed.stdout[-3000:]
+    assert memory() == str(96 * 2**20)
+    back, load = deploy(base.vars_file, cache("96m"), "playbooks/rollback.yml")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert newest_record()["warm"] is True, newest_record()
+    assert memory() == str(64 * 2**20), "the warm rollback left the accessory as the rolled-back release had it"
+    assert_load(load)

@@ -16,13 +16,12 @@ file as it was, and a rollback brings back the old value and the base release's 
 The sets of cases are checked against what _spec accepts, so a field added there without a case
 here fails `test_every_*_is_covered`.
 
-Bugs these tests found, pinned as strict xfails (plugins/ and roles/ are not this file's to change):
-- A warm target skips the render, and with it the accessories (pipeline.yml renders only
-  `when: not release_plan.rendered`; vars/main.yml's `__release_accessories` then defaults to []).
-  After a change to an accessory (any field, its secret env, or an added one), a rollback to the
-  previous release, warm by default, leaves the accessory as changed, while the record says the
-  previous release is live and a deploy of it says "nothing to do". The same for a deploy back to a
-  release the warm colour still runs.
+Bugs these tests found (fixed since, and proven here):
+- A warm target skipped the render, and with it the accessories: after a change to an accessory (any
+  field, its secret env, or an added one), a rollback to the previous release, warm by default, left
+  the accessory as changed while the record said the previous release was live. Now a warm target's
+  accessories are put back as its release had them (steps_prepare.yml, release_render's
+  accessories_only). The same for a deploy back to a release the warm colour still runs.
 - A YAML boolean secret value (`APP_DEBUG: true`): release_spec checks and compares it as 'true',
   release_render writes and keeps it as 'True', so the env file differs from what was checked and
   every rerun says "1 key changed (APP_DEBUG)" and deploys again.
@@ -224,6 +223,12 @@ class Host:
                                                   "env_from": plan["env_from"], "keep": 10})
             assert not render.get("failed"), render
             self.accessories |= {f"{self.app}-accessories-{name}-1" for name in render["accessories_changed"]}
+        elif spec["accessories"]:  # steps_prepare.yml: the warm target's accessories put back as it had them
+            put_back = self.module(release_render, {**self.where(), "release_id": release_id, "colour": colour,
+                                                    "spec": spec, "env_from": plan["rendered"],
+                                                    "accessories_only": True})
+            assert not put_back.get("failed"), put_back
+            self.accessories |= {f"{self.app}-accessories-{name}-1" for name in put_back["accessories_changed"]}
         if not plan["warm"]:  # docker compose up of <app>-<colour>, remove_orphans
             self.containers = {key: c for key, c in self.containers.items() if key[0] != colour}
             for name in spec["services"]:
@@ -545,10 +550,6 @@ CASES = [
 # release_spec options that are not a change of a release.
 NOT_A_CHANGE = {"colour": "refused: berth chooses it (test_spec_refusals.py 'colour')",
                 "app": "another app: its own /opt/<app>, compose projects and routes, where nothing is live yet"}
-# Warm rollbacks and warm deploys skip the render, and with it the accessories (pipeline.yml's render task
-# `when: not release_plan.rendered`, and vars/main.yml `__release_accessories` defaulting to []).
-IN_PLACE = {c.id for c in CASES if c.id.startswith("accessory ") and c.id != "accessory removed"}
-ACCESSORY_BUG = "bug: a warm rollback skips the render and leaves a changed accessory as it is (see the docstring)"
 
 
 def changed(host_dir: Path, case: Case, **base_settings: Any) -> tuple[Host, Attempt, Any, Attempt]:
@@ -593,12 +594,9 @@ def rollback_cases() -> list:
     out = []
     for case in CASES:
         for mode in ("warm", "cold"):
-            marks = []
-            if mode == "warm" and case.id in IN_PLACE:
-                marks = [pytest.mark.xfail(reason=ACCESSORY_BUG, strict=True)]
             if mode == "cold" and case.id == "berth_keep_warm":
                 continue  # a cold base already has keep_warm false
-            out.append(pytest.param(case, mode, marks=marks, id=f"{case.id}-{mode}"))
+            out.append(pytest.param(case, mode, id=f"{case.id}-{mode}"))
     return out
 
 
@@ -879,7 +877,6 @@ def test_a_cold_rollback_of_a_service_without_secret_env_records_the_base_checks
     assert back.record["checksum"] == first.record["checksum"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a warm deploy skips the render, and with it the accessories")
 def test_a_warm_deploy_back_to_an_earlier_release_puts_its_accessories_back(host_dir):
     host = Host(host_dir)
     host.deploy(base())
