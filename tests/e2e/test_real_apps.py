@@ -254,11 +254,7 @@ def test_a_colour_stopped_after_the_switch_finishes_its_long_requests(provisione
     confirm are in flight on it: they finish within its stop_grace_period (last: the live release then
     keeps no standby)."""
     ensure_live(provisioned, app, app.tag(2))
-    # Requests longer than switch -> confirm -> retire takes on a busy machine (more than 6 s seen), so
-    # some are still in flight on the old colour when it is stopped; its grace period outlasts them.
-    result, load = under_load(provisioned, app, "deploy",
-                              stack(app, app.tag(1), web={"stop_grace_period": "30s"}, berth_keep_warm=False),
-                              slow_ms=12000)
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(1), berth_keep_warm=False), slow_ms=6000)
     record = assert_succeeded(result, "deploy", app)
     assert_load(load, [app.tag(2), app.tag(1)])
     old = "blue" if record["colour"] == "green" else "green"
