@@ -4,33 +4,15 @@ e2e proof (a tag moved between two serial hosts) is tests/e2e/test_one_pin.py.""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 from unittest import mock
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
+from test_spec_refusals import LOADER, load
 
-ROOT = Path(__file__).resolve().parents[2]
-LOADER = DataLoader()
 IMAGE = "registry.berth.test/berth/sample-app:1.0.0"
 PINNED = "registry.berth.test/berth/sample-app@sha256:" + "a" * 64
 ACCESSORY = "registry.berth.test/berth/postgres:17"
-
-
-def trusted(data: Any) -> Any:
-    if isinstance(data, str):
-        return trust_as_template(data)
-    if isinstance(data, dict):
-        return {key: trusted(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [trusted(value) for value in data]
-    return data
-
-
-def load(relative: str) -> Any:
-    return trusted(LOADER.load_from_file(str(ROOT / relative)))
 
 
 def task(tasks: list[dict], action: str) -> dict:
