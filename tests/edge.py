@@ -114,8 +114,8 @@ class LoadGenerator:
         self.crashed: list[str] = []  # a worker thread that died: its traceback
         self.window: tuple[float, float] | None = None  # when the playbook ran (window())
         self._threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(self.workers)]
-        self._threads += [threading.Thread(target=self._guarded, args=(self._slow,), daemon=True)
-                          for _ in range(self.slow_workers)]
+        self._threads += [threading.Thread(target=self._guarded, args=(lambda i=i: self._slow(i),), daemon=True)
+                          for i in range(self.slow_workers)]
 
     def __enter__(self) -> LoadGenerator:
         self.began = time.monotonic()
@@ -187,9 +187,13 @@ class LoadGenerator:
         if conn is not None:
             conn.close()
 
-    def _slow(self) -> None:
-        """One long request after the other, each on a new connection."""
+    def _slow(self, index: int) -> None:
+        """One long request after the other, each on a new connection. Worker i starts i/n of a request
+        later than worker 0, so at any moment one of n in flight has at least (n-1)/n of its time left:
+        a step that comes a while after the switch (the retire) still finds a request on the old colour."""
         path = f"/slow?ms={self.slow_ms}"
+        if self._stop.wait(self.slow_ms / 1000 * index / self.slow_workers):
+            return
         while not self._stop.is_set():
             conn = _Connection(self.address, self.timeout + self.slow_ms / 1000, self.host)
             self._record(self._ask(conn, path))

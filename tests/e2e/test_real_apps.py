@@ -13,7 +13,9 @@ apps over droplets with -k (`-k warm`), so no test name may contain an app's nam
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from datetime import datetime
 
 import pytest
 from edge import STILL_RATE
@@ -41,6 +43,9 @@ LEAN = App("lean", 3000, confirm_root=False)             # port opens after 8 s,
 STUBBORN = App("stubborn", 5000, stop_grace_period="5s")  # ignores SIGTERM; warm-up 10 s, /health 300 ms
 APPS = [WARM, LEAN, STUBBORN]
 BROKEN_START_TIMEOUT = 20
+# Long enough that, staggered over the load's long-request workers, one is still in flight on the old
+# colour when the retire (after the switch, the confirm and the fleet's flip) stops it.
+RETIRE_SLOW_MS = 30000
 
 
 def one_app(app: App):
@@ -252,11 +257,23 @@ def test_a_deploy_killed_after_its_switch_leaves_one_release_live_and_the_next_d
 def test_a_colour_stopped_after_the_switch_finishes_its_long_requests(provisioned, app):
     """berth_keep_warm: false stops the previous colour after the switch while requests longer than the
     confirm are in flight on it: they finish within its stop_grace_period (last: the live release then
-    keeps no standby)."""
+    keeps no standby). The test proves it had something to prove: a long request on the old colour
+    was still in flight when the retire began (it ended just before the old container exited)."""
+    patient = dataclasses.replace(app, stop_grace_period=f"{RETIRE_SLOW_MS // 1000 + 15}s")
     ensure_live(provisioned, app, app.tag(2))
-    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(1), berth_keep_warm=False), slow_ms=6000)
+    assert playbook(provisioned, "deploy", stack(patient, app.tag(2))).returncode == 0  # the old colour's grace
+    wall = time.time() - time.monotonic()
+    result, load = under_load(provisioned, app, "deploy", stack(patient, app.tag(1), berth_keep_warm=False),
+                              slow_ms=RETIRE_SLOW_MS)
     record = assert_succeeded(result, "deploy", app)
     assert_load(load, [app.tag(2), app.tag(1)])
     old = "blue" if record["colour"] == "green" else "green"
     states = {line.split()[0]: line.split()[-1] for line in app_containers(app)}
     assert states[f"{app.name}-{old}-web-1"] == "exited", states
+    exited = on_droplet(f"docker inspect -f '{{{{.State.FinishedAt}}}}' {app.name}-{old}-web-1").stdout.strip()
+    exited_at = datetime.fromisoformat(exited[:26].rstrip("Z") + "+00:00").timestamp()
+    last_old = max(a.ended + wall for a in load.slow_answers if a.version == app.tag(2))
+    print(f"last long answer from the old colour {exited_at - last_old:.2f} s before it exited")
+    assert exited_at - 3 <= last_old <= exited_at + 1, (
+        "no long request was in flight on the old colour when it was stopped: this run proves nothing "
+        f"(its last ended {exited_at - last_old:.1f} s before the container exited)")
