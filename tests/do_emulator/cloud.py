@@ -66,6 +66,9 @@ class Cloud:
         from .apps import Apps  # noqa: PLC0415 - apps.py imports this module's ApiError
 
         self.apps = Apps(self.settle)
+        from .monitoring import Monitoring  # noqa: PLC0415 - monitoring.py imports this module's ApiError
+
+        self.monitoring = Monitoring()
 
     def counts(self) -> dict:
         return {"vpcs": len(self.vpcs), "ssh_keys": len(self.keys), "droplets": len(self.droplets),

@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlencode
 
 from . import apps as appsmod
+from . import monitoring as monmod
 from .cloud import ApiError, Cloud
 
 PER_PAGE_DEFAULT = 20
@@ -54,6 +55,9 @@ def dispatch(cloud: Cloud, method: str, path: str, query: dict, body: dict, base
     if path.startswith("/v2/apps"):
         return appsmod.dispatch(c.apps, method, path, query, body,
                                 lambda items, key, q, p: paged(items, key, q, base, p))
+    if path.startswith(("/v2/uptime/", "/v2/monitoring/alerts")):
+        return monmod.dispatch(c.monitoring, method, path, query, body,
+                               lambda items, key, q, p: paged(items, key, q, base, p))
     if (g := m(r"/v2/actions/(\d+)", path)) and method == "GET":
         return 200, c.get_action(int(g[1])), {}
     # VPCs

@@ -202,7 +202,8 @@ class Emulator:
             elif name == "violations":
                 out = {"violations": self.violations}
             elif name == "state":
-                out = {"counts": self.cloud.counts(), "droplets": _public(list(self.cloud.droplets.values())),
+                out = {"counts": self.cloud.counts(), "monitoring": self.cloud.monitoring.counts(),
+                       "droplets": _public(list(self.cloud.droplets.values())),
                        "firewalls": _public(list(self.cloud.firewalls.values())),
                        "load_balancers": _public(list(self.cloud.lbs.values()))}
             elif name == "faults" and method == "POST":

@@ -46,6 +46,8 @@ def apply_errata(spec: dict) -> None:
       (godo, doctl, pydo) send and the API returns: added, so they are validated rather than passed unseen.
     - ``app_ingress_spec_rule_routing_component.preserve_path_prefix`` is a string in the spec; the API and
       its clients take a boolean (as ``app_route_spec.preserve_path_prefix`` already is).
+    - ``POST /v2/uptime/checks`` requires ``method``, a field no check schema has and no client sends (godo's
+      CreateUptimeCheckRequest: name, type, target, regions, enabled): dropped from ``required``.
     """
     spec["components"]["parameters"]["ssh_key_identifier"]["schema"] = {
         "anyOf": [{"type": "integer"}, {"type": "string"}]}
@@ -59,6 +61,8 @@ def apply_errata(spec: dict) -> None:
     app["envs"] = {"type": "array", "items": {"$ref": "#/components/schemas/app_variable_definition"}}
     app["features"] = {"type": "array", "items": {"type": "string"}}
     schemas["app_ingress_spec_rule_routing_component"]["properties"]["preserve_path_prefix"] = {"type": "boolean"}
+    create_check = spec["paths"]["/v2/uptime/checks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    create_check["required"] = [name for name in create_check["required"] if name != "method"]
 
 
 # Record types whose bundled schema wrongly requires CAA's flags and tag (see apply_errata).

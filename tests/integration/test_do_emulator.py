@@ -85,3 +85,30 @@ def test_berth_client_pages_and_rate_headers(emulator):
     finally:
         emulator.limit = 250
     assert emulator.violations == []
+
+
+def test_pydo_monitoring_round_trip_fits_the_spec(emulator):
+    """Uptime checks, their alerts and droplet alert policies as DigitalOcean's own client sends them."""
+    client = pydo.Client(token=harness.TOKEN, endpoint=emulator.url, connection_verify=emulator.ca_path)
+    check = client.uptime.create_check({"name": "web", "type": "https", "target": "https://a.example.test/",
+                                        "regions": ["us_east", "eu_west"], "enabled": True})["check"]
+    notify = {"email": ["ops@example.test"], "slack": [{"channel": "#ops", "url": "https://hooks.example.test/x"}]}
+    down = client.uptime.create_alert(check["id"], {"name": "down", "type": "down", "period": "2m",
+                                                    "notifications": notify})["alert"]
+    assert "threshold" not in down  # a down alert keeps no threshold
+    client.uptime.create_alert(check["id"], {"name": "lat", "type": "latency", "threshold": 800,
+                                             "comparison": "greater_than", "period": "5m", "notifications": notify})
+    assert [a["name"] for a in client.uptime.list_alerts(check["id"])["alerts"]] == ["down", "lat"]
+    assert client.uptime.update_check(check["id"], {"regions": ["se_asia"]})["check"]["target"] == check["target"]
+    policy = client.monitoring.create_alert_policy({
+        "type": "v1/insights/droplet/cpu", "description": "cpu", "compare": "GreaterThan", "value": 90,
+        "window": "10m", "entities": [], "tags": ["web"], "alerts": notify, "enabled": True})["policy"]
+    assert client.monitoring.list_alert_policy()["policies"][0]["uuid"] == policy["uuid"]
+    client.uptime.delete_check(check["id"])
+    assert client.uptime.list_checks()["checks"] == []
+    assert emulator.violations == []
+    with pytest.raises(Exception, match="is not one of"):  # azure-core's HttpResponseError: pydo raises it
+        client.uptime.create_alert(policy["uuid"], {"name": "x", "type": "down", "period": "4m",
+                                                    "notifications": notify})
+    assert "'4m' is not one of" in emulator.violations[0]
+    emulator.violations.clear()
