@@ -290,7 +290,7 @@ def render(inputs: dict) -> tuple[dict, list[str]]:
     region, scales, platform = _platform(errors, inputs.get("platform") or {}, infra)
     env_in = inputs.get("env") or {}
     # Checked (and refused with the variable's name) by _spec.build above; here only the values are taken.
-    secrets = {name: _spec._env(f"env_files_services.{name}", values, _spec.Errors(), secret=True)
+    secrets = {name: _spec._env(f"{_spec.ENV_VARIABLE}.{name}", values, _spec.Errors(), secret=True)
                for name, values in (env_in.items() if isinstance(env_in, dict) else [])}
     components = {}
     for var, group in (("berth_services", spec["services"]), ("berth_accessories", spec["accessories"])):

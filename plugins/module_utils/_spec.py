@@ -27,6 +27,8 @@ DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|ms|s|m|h))+$")
 MEMORY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:[bkmgt]|[kmgt]i?b)?$", re.IGNORECASE)
 USER = re.compile(r"^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})(?::(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}))?$")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+# The secret env's one name in messages (env_files_services is its deprecated alias, read by the roles' defaults).
+ENV_VARIABLE = "berth_env"
 
 TLS_MODES = ("files", "acme", "none")
 SERVICE_KEYS = {"image", "port", "rule", "routes", "health", "health_path", "command", "env", "volumes", "cpus",
@@ -540,11 +542,11 @@ def _basic_auth_users(services: dict, env: dict, errors: Errors) -> None:
                 where = f"berth_services.{name}.routes[{index}].middlewares[{number}].basic_auth.users_from"
                 values = env.get(name) if isinstance(env.get(name), dict) else {}
                 if users_from not in values:
-                    errors.add(where, users_from, f"is not a key of env_files_services.{name} (its secret env)")
+                    errors.add(where, users_from, f"is not a key of {ENV_VARIABLE}.{name} (its secret env)")
                     continue
                 lines = [line for line in str(values[users_from]).splitlines() if line.strip()]
                 if not lines or not all(HTPASSWD_LINE.match(line) for line in lines):
-                    errors.add(f"env_files_services.{name}.{users_from}", "(hidden)",
+                    errors.add(f"{ENV_VARIABLE}.{name}.{users_from}", "(hidden)",
                                "must be htpasswd lines (user:hash) for basic_auth")
 
 
@@ -584,12 +586,12 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
         accessories[name] = _service(f"berth_accessories.{name}", name, svc, ACCESSORY_KEYS, errors)
     env_in = inputs.get("env") or {}
     if not isinstance(env_in, dict):
-        errors.add("env_files_services", "(hidden)", "must be a dict of service: {NAME: value}")
+        errors.add(ENV_VARIABLE, "(hidden)", "must be a dict of service: {NAME: value}")
         env_in = {}
     for name, values in env_in.items():
         if name not in services and name not in accessories:
-            errors.add("env_files_services", name, "is not a service or accessory of this stack")
-        _env(f"env_files_services.{name}", values, errors, secret=True)
+            errors.add(ENV_VARIABLE, name, "is not a service or accessory of this stack")
+        _env(f"{ENV_VARIABLE}.{name}", values, errors, secret=True)
     routed = [name for name, svc in services.items() if svc.get("port")]
     public = inputs.get("public_service") or (routed[0] if routed else "")
     if public and public not in routed:

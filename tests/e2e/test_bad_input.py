@@ -53,7 +53,7 @@ CASES = [
          "in_puts.berth.test"),
     # A secret's value is never shown: the message names the key and says "(hidden)".
     Case("env file value with a NUL", at("env_files_services.web.APP_ECHO", "line1\0line2"),
-         re.escape("env_files_services.web.APP_ECHO"), "(hidden)", secret="line1"),
+         re.escape("berth_env.web.APP_ECHO"), "(hidden)", secret="line1"),
     Case("rollback to a path", at("release", "../../etc/passwd"), "release", "../../etc/passwd", "rollback"),
 ]
 

@@ -123,7 +123,7 @@ def test_malformed_inventory_is_refused_in_check_mode_before_any_request(emulato
     bad = {**inv, "berth_app": "Platform_1", "berth_env": {"backend": {"SECRET-KEY": "x"}},
            "berth_services": {**inv["berth_services"], "frontend": {"port": 80}}}
     out = failed(deploy(emulator, tmp_path, bad, "--check"))
-    for named in ("berth_app: 'Platform_1'", "env_files_services.backend: 'SECRET-KEY'",
+    for named in ("berth_app: 'Platform_1'", "berth_env.backend: 'SECRET-KEY'",
                   "berth_services.frontend.image: None"):
         assert named in out
     assert emulator.journal == []

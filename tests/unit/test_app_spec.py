@@ -69,7 +69,7 @@ def test_services_workers_jobs_databases_domains_and_ingress():
 @pytest.mark.parametrize(("over", "message"), [
     ({"app": "shop-"}, "berth_app: 'shop-' is not an App Platform name"),
     ({"app": "Shop"}, "berth_app: 'Shop' is not an app name"),
-    ({"env": {"api": {"SECRET-KEY": "x"}}}, "env_files_services.api: 'SECRET-KEY' is not an environment variable"),
+    ({"env": {"api": {"SECRET-KEY": "x"}}}, "berth_env.api: 'SECRET-KEY' is not an environment variable"),
     ({"services": {"web": {"port": 80}}}, "berth_services.web.image: None is not an image reference"),
     ({"services": {"web": {"image": "ghcr.io/acme/web:1.0", "port": 80}}},
      "berth_services.web.image: 'ghcr.io/acme/web:1.0' was not resolved to a digest"),

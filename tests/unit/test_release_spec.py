@@ -48,7 +48,7 @@ BAD = [
     ("domain label starting with '-'", {**GOOD, "domain": "-shop.example.com"},
      f"berth_domain: '-shop.example.com' {HOST_NAME}"),
     ("env for a service the stack lacks", {**GOOD, "env": {"ghost": {"K": "v"}}},
-     "env_files_services: 'ghost' is not a service or accessory of this stack"),
+     "berth_env: 'ghost' is not a service or accessory of this stack"),
     ("public service without a port", {**GOOD, "public_service": "worker"},
      "berth_public_service: 'worker' is not an app service with a port (web)"),
 ]

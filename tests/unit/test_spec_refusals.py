@@ -124,14 +124,14 @@ def good() -> dict:
                                        "health": {"interval": 1, "timeout": 2, "successes": 3, "start_timeout": 60},
                                        "stop_grace_period": "10s", "memory": "128m"}},
             "berth_accessories": {}, "berth_hooks": [],
-            "env_files_services": {"web": {"APP_ECHO": "alpha"}},
+            "berth_env": {"web": {"APP_ECHO": "alpha"}},
             "berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{{ release_colour }}"}}
 
 
 def rename_service(new: str) -> Callable[[dict], None]:
     def change(variables: dict) -> None:
         variables["berth_services"] = {new: variables["berth_services"]["web"]}
-        variables["env_files_services"] = {new: variables["env_files_services"]["web"]}
+        variables["berth_env"] = {new: variables["berth_env"]["web"]}
     return change
 
 
@@ -163,12 +163,16 @@ CASES: list[tuple[str, Callable[[dict], None], str]] = [
      f"berth_domain: 'in_puts.berth.test' {HOST_NAME}"),
     ("domain label of 64", at("berth_domain", "a" * 64 + ".berth.test"),
      f"berth_domain: '{'a' * 64}.berth.test' {HOST_NAME}"),
-    ("env file value with a NUL", at("env_files_services.web.APP_ECHO", "line1\0line2"),
-     f"env_files_services.web.APP_ECHO: '(hidden)' contains '\\x00', {ENV_FILE}"),
-    ("env file value with a carriage return", at("env_files_services.web.APP_ECHO", "line1\rline2"),
-     f"env_files_services.web.APP_ECHO: '(hidden)' contains '\\r', {ENV_FILE}"),
-    ("env file key with a space", at("env_files_services.web.BAD KEY", "x"),
-     "env_files_services.web: 'BAD KEY' is not an environment variable name (letters, digits, '_')"),
+    ("env file value with a NUL", at("berth_env.web.APP_ECHO", "line1\0line2"),
+     f"berth_env.web.APP_ECHO: '(hidden)' contains '\\x00', {ENV_FILE}"),
+    ("env file value with a carriage return", at("berth_env.web.APP_ECHO", "line1\rline2"),
+     f"berth_env.web.APP_ECHO: '(hidden)' contains '\\r', {ENV_FILE}"),
+    ("env file key with a space", at("berth_env.web.BAD KEY", "x"),
+     "berth_env.web: 'BAD KEY' is not an environment variable name (letters, digits, '_')"),
+    # env_files_services is berth_env's deprecated alias: still read, and named by its one name.
+    ("env file value under the old name env_files_services",
+     lambda v: v.update(env_files_services={"web": {"APP_ECHO": "line1\0line2"}}) or v.pop("berth_env"),
+     f"berth_env.web.APP_ECHO: '(hidden)' contains '\\x00', {ENV_FILE}"),
     ("env key not a name", at("berth_services.web.env", {"1-BAD": "x"}),
      "berth_services.web.env: '1-BAD' is not an environment variable name (letters, digits, '_')"),
     ("app name", at("berth_app", "Shop!"), f"berth_app: 'Shop!' {APP_NAME}"),
@@ -267,10 +271,10 @@ CASES += [
      f"{MIDDLEWARE}.redirect_regex.regex: '(' is not a regular expression (missing ), unterminated subpattern at "
      "position 0)"),
     ("basic auth users not in the secret env", middleware("basic_auth", {"users_from": "ADMIN_USERS"}),
-     f"{MIDDLEWARE}.basic_auth.users_from: 'ADMIN_USERS' is not a key of env_files_services.web (its secret env)"),
+     f"{MIDDLEWARE}.basic_auth.users_from: 'ADMIN_USERS' is not a key of berth_env.web (its secret env)"),
     ("basic auth users not htpasswd", lambda v: (middleware("basic_auth", {"users_from": "ADMIN_USERS"})(v),
-                                                 at("env_files_services.web.ADMIN_USERS", "line1 line2")(v)),
-     "env_files_services.web.ADMIN_USERS: '(hidden)' must be htpasswd lines (user:hash) for basic_auth"),
+                                                 at("berth_env.web.ADMIN_USERS", "line1 line2")(v)),
+     "berth_env.web.ADMIN_USERS: '(hidden)' must be htpasswd lines (user:hash) for basic_auth"),
     ("rate limit 0", middleware("rate_limit", {"average": 0}),
      f"{MIDDLEWARE}.rate_limit.average: 0 must be a whole number between 1 and 1000000"),
     ("rate limit period a word", middleware("rate_limit", {"average": 10, "period": "soon"}),
