@@ -9,7 +9,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 DROPLETS ?= 1
 
 .PHONY: setup lab lab-down demo test lint lint-yaml lint-python lint-ansible lint-docs lint-workflows unit suite molecule e2e bench \
-	build clean next oldest mutants
+	build clean next oldest mutants changelog changelog-release lint-changelog
 
 setup:
 	@bash scripts/setup-system.sh
@@ -37,7 +37,7 @@ demo: lab
 	ansible-playbook playbooks/deploy.yml
 
 # The linters are independent: `make -j lint` runs them side by side (make test does).
-lint: lint-yaml lint-python lint-ansible lint-docs lint-workflows
+lint: lint-yaml lint-python lint-ansible lint-docs lint-workflows lint-changelog
 
 lint-yaml: setup
 	yamllint -s .
@@ -56,6 +56,17 @@ lint-docs: setup
 # checked against deploy.yml's inputs and secrets.
 lint-workflows: setup
 	bash scripts/lint-workflows.sh
+
+# CHANGELOG.md is generated from changelogs/ (antsibull-changelog fragments; docs/releasing.md).
+lint-changelog: setup
+	$(PY) scripts/changelog.py --check
+
+changelog: setup
+	$(PY) scripts/changelog.py
+
+# Dates galaxy.yml's version in changelogs/changelog.yaml and consumes the fragments: commit, then tag v<version>.
+changelog-release: setup
+	$(PY) scripts/changelog.py --release
 
 # The junit xml proves each skip is one tests/skips.yml allows (with its reason).
 unit: setup
