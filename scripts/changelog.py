@@ -35,6 +35,9 @@ CHANGELOG = "CHANGELOG.md"
 # (it lists plugins whose version_added is new in a release).
 COPIED = ("galaxy.yml", "changelogs", "meta", "plugins", "roles")
 VERSION_ADDED = re.compile(r"^version_added:\s*['\"]?([0-9][0-9A-Za-z.+-]*)", re.M)
+# A plugin is new in a release when its version_added is after the previous release (changelog.yaml's
+# ancestor 0.0.0 before the first), not only when it equals the release.
+RELEASE = ("--cummulative-release",)
 FIX = "edit changelogs/fragments/ (never CHANGELOG.md) and run `make changelog`"
 
 
@@ -81,7 +84,7 @@ def render(root: Path) -> str:
         scratch = Path(tmp)
         scratch_copy(root, scratch)
         if pending:
-            antsibull(scratch, "release", "--version", version, "--date", "1970-01-01")
+            antsibull(scratch, "release", *RELEASE, "--version", version, "--date", "1970-01-01")
         else:
             antsibull(scratch, "generate")
         text = (scratch / CHANGELOG).read_text()
@@ -152,7 +155,7 @@ def main() -> int:
     if args.release:
         if found := version_problems(ROOT) + added_problems(ROOT):
             sys.exit("\n".join(f"changelog: {line}" for line in found))
-        antsibull(ROOT, "release")
+        antsibull(ROOT, "release", *RELEASE)
         (ROOT / "changelogs" / ".plugin-cache.yaml").unlink(missing_ok=True)
     (ROOT / CHANGELOG).write_text(render(ROOT))
     return 0
