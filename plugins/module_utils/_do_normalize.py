@@ -94,12 +94,6 @@ def trusted_sources(entries: list[dict] | None) -> list[dict]:
                   key=lambda e: (e["type"], e["value"]))
 
 
-def ssh_key_body(public_key: str) -> str:
-    """``type base64`` of an OpenSSH public key: the comment does not make it another key."""
-    parts = public_key.split()
-    return " ".join(parts[:2])
-
-
 def ssh_fingerprint(public_key: str) -> str:
     """The MD5 colon fingerprint DigitalOcean uses as a key's second identifier."""
     blob = base64.b64decode(public_key.split()[1])

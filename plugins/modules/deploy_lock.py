@@ -24,6 +24,9 @@ attributes:
   check_mode:
     support: full
     details: Reports what it would do; a lock held by someone else still fails.
+  idempotent:
+    support: full
+    details: Taking a lock this token already holds, or releasing one no longer held, changes nothing.
 options:
   path:
     description: The lock file, for example C(/opt/myapp/releases/.deploy.lock).

@@ -34,6 +34,9 @@ attributes:
     support: none
   platform:
     platforms: posix
+  idempotent:
+    support: full
+    details: Always reports no change (the report is output, written again under the attempt's name).
 options:
   release_id:
     description: The attempt's id (C(release_id) of C(playbooks/tasks/controller.yml)).

@@ -18,6 +18,10 @@ description:
     (resizing and upgrades are deliberate operations, not a side effect of a converge).
   - The result carries connection URIs with passwords; give the task C(no_log=true).
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: Cluster name, unique in the account.

@@ -14,6 +14,10 @@ description:
   - Records not listed are left alone. With I(state=absent) the listed records are deleted, and the
     domain too when I(records) is empty.
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   domain:
     description: The zone, for example C(example.com).

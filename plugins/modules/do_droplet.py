@@ -19,6 +19,10 @@ description:
   - With I(state=absent), deletes the droplets of the group named in I(names) (all of the group when
     I(names) is empty).
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   names:
     description: Droplet names, unique within the group.

@@ -15,6 +15,10 @@ description:
     address order do not count; C(all), C(0), C(1-65535) and an empty port all mean every port;
     ICMP rules have no ports (the API stores both as C(0)).
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: Firewall name, unique in the account.

@@ -27,6 +27,9 @@ attributes:
     support: none
   platform:
     platforms: posix
+  idempotent:
+    support: full
+    details: It only reads its arguments.
 options:
   infra:
     description: The C(berth_infra) tree.
@@ -45,6 +48,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+monitoring:
+  description:
+    - What C(berth_infra.monitoring) asks for, its defaults applied - C(uptime_checks) (the options of
+      M(berth.ops.do_uptime_check) but recipients, one per public host) and C(alert_policies) (those of
+      M(berth.ops.do_monitor_alert) but recipients, one per metric). Both empty without C(monitoring).
+    - Recipients are not in it; Slack webhook URLs are secrets that C(infra.yml) passes to the modules itself.
+  returned: success
+  type: dict
+  sample: {uptime_checks: [{name: prod-uptime-example.com, target: "https://example.com/", type: https,
+           regions: [eu_west, se_asia, us_east, us_west], alerts: [{type: down, period: 2m}]}],
+           alert_policies: [{description: prod cpu, metric: cpu, value: 90, window: 10m, compare: GreaterThan,
+           tags: [berth-prod], state: present}]}
 errors:
   description: One line per bad input.
   returned: failure

@@ -16,6 +16,10 @@ description:
   - Validates the health check on the controller with the ranges the real API enforces
     (interval and timeout 3-300 s, thresholds 2-10, timeout not above interval).
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: Load balancer name, unique in the account.

@@ -14,6 +14,10 @@ description:
   - Resources assigned but not listed stay (they can only leave by joining another project).
   - With I(state=absent) deletes the project; the API refuses while resources are still assigned.
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: Project name.

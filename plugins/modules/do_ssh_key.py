@@ -12,6 +12,10 @@ description:
   - Finds the key by its fingerprint (the key itself, comment ignored); registers it when missing,
     renames it when I(name) drifted, deletes it with I(state=absent).
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: Name shown in the account.

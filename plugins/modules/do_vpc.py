@@ -14,6 +14,10 @@ description:
   - The region and IP range of an existing VPC cannot change; a difference fails with a message
     instead of silently keeping the old network.
 author: berth developers
+attributes:
+  idempotent:
+    support: full
+    details: A rerun with the same inputs sends no write.
 options:
   name:
     description: VPC name, unique in the account.

@@ -30,6 +30,9 @@ attributes:
   check_mode:
     support: full
     details: Probing changes nothing, so check mode runs the gate in full.
+  idempotent:
+    support: full
+    details: It only probes.
 options:
   url:
     description: URL to probe. Required unless O(checks) is given.

@@ -88,6 +88,9 @@ attributes:
     support: none
   platform:
     platforms: all
+  idempotent:
+    support: full
+    details: It only reads from the registry.
 notes:
   - Needs only ansible-core on the machine it runs on (it uses ansible-core's own HTTP helpers).
 seealso:

@@ -26,6 +26,9 @@ attributes:
   check_mode:
     support: full
     details: Reports whether the route would change; writes nothing and waits for nothing.
+  idempotent:
+    support: full
+    details: A host already in the wanted state keeps its route file as it is and reports no change.
 options:
   state:
     description: In rotation (health 200) or drained (health 503).

@@ -22,6 +22,9 @@ attributes:
   check_mode:
     support: full
     details: Reading is the same in check mode; a record is reported, not written.
+  idempotent:
+    support: partial
+    details: Reading changes nothing; each record given is written, and appended to the audit log, once per call.
 options:
   path:
     description: The releases directory, for example C(/opt/myapp/releases).

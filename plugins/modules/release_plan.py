@@ -30,6 +30,9 @@ attributes:
   check_mode:
     support: full
     details: It only reads.
+  idempotent:
+    support: full
+    details: It only reads.
 options:
   root:
     description: The app's directory, for example C(/opt/shop).

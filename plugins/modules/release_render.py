@@ -29,6 +29,11 @@ attributes:
   check_mode:
     support: full
     details: Reports what it would write and writes nothing.
+  idempotent:
+    support: none
+    details: >-
+      Each call renders a new attempt's release directory (the release role calls it only when the plan
+      found a difference); with only accessories, a change is reported only when theirs differ.
 options:
   root:
     description: The app's directory, for example C(/opt/shop).

@@ -28,6 +28,9 @@ attributes:
     support: none
   platform:
     platforms: posix
+  idempotent:
+    support: full
+    details: It only reads its arguments and the registry.
 options:
   app:
     description: The app's name (C(berth_app)).

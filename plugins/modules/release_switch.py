@@ -25,6 +25,9 @@ attributes:
   check_mode:
     support: full
     details: Reports whether the routes would change and writes nothing.
+  idempotent:
+    support: full
+    details: Routes already as wanted are not rewritten and no change is reported.
 options:
   root:
     description: The app's directory.

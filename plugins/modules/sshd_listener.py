@@ -27,6 +27,9 @@ attributes:
   check_mode:
     support: full
     details: Reports the strays it would stop, stops none.
+  idempotent:
+    support: full
+    details: A second run finds no stray listener to stop.
 options:
   ports:
     description: TCP ports sshd listens on, or listened on before a change.

@@ -10,7 +10,7 @@ def test_app_tree_exists(host):
 
 
 @pytest.mark.parametrize(("name", "mode"), [("env", 0o700), ("compose", 0o750), ("releases", 0o750),
-                                            ("backups", 0o750), ("logs", 0o750)])
+                                            ("backups", 0o750)])
 def test_subdirectories_have_their_modes(host, name, mode):
     directory = host.file(f"/opt/shop/{name}")
     assert directory.is_directory
