@@ -22,4 +22,5 @@ class ActionModule(ActionBase):
         errors = _infra_spec.check(args.get("infra"), args.get("api"))
         if errors:
             return {**result, **_spec.refusal(errors, "no request was sent", one_line=False)}
-        return {**result, "changed": False, "msg": "every input of berth_infra checked"}
+        return {**result, "changed": False, "msg": "every input of berth_infra checked",
+                "monitoring": _infra_spec.monitoring_plan(args["infra"])}

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ._do_monitoring import COMPARES, EMAIL, METRICS, PERCENT_METRICS, PERIODS, REGIONS, WINDOWS
 from ._do_normalize import HEALTH_RANGES, LB_HEALTH_CHECK_DEFAULTS, ssh_fingerprint
 from ._spec import Errors, hostname_problem
 
@@ -60,7 +61,7 @@ RECORD_REQUIRED = {"MX": ("priority",), "SRV": ("priority", "port", "weight"), "
 # Every setting, by container. GROUP and KEY stand for the names the user chooses; [] for list items.
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "region", "vpc", "ssh_key", "droplets", "firewall", "load_balancer", "databases", "domain",
-         "project", "output", "api"),
+         "project", "monitoring", "output", "api"),
     "vpc": ("ip_range", "description"),
     "ssh_key": ("name", "public_key"),
     "droplets.GROUP": ("count", "size", "image", "user_data", "monitoring", "tags"),
@@ -77,8 +78,23 @@ KEYS: dict[str, tuple[str, ...]] = {
     "domain": ("name", "ttl", "records"),
     "domain.records[]": ("type", "name", "data", "ttl", "priority", "port", "weight", "flags", "tag"),
     "project": ("name", "environment", "purpose"),
+    "monitoring": ("email", "slack", "uptime", "alerts"),
+    "monitoring.slack[]": ("channel", "url"),
+    "monitoring.uptime": ("hosts", "path", "type", "regions", "down_period", "latency_ms", "latency_period",
+                          "ssl_expiry_days"),
+    "monitoring.alerts.KEY": ("value", "window", "compare", "enabled"),
     "api": ("base_url", "ca_path", "validate_certs", "poll_interval"),
 }
+
+# DigitalOcean's own monitoring, the outside layer (docs/infra.md): an uptime check per public host with
+# down, latency and certificate-expiry alerts, and droplet alert policies on the environment's tag.
+# Memory and disk above 90 % are #24's thresholds; CPU over 10 minutes so a deploy's burst does not page.
+UPTIME_DEFAULTS = {"path": "/", "type": "https", "regions": list(REGIONS), "down_period": "2m",
+                   "latency_ms": 1000, "latency_period": "5m",
+                   "ssl_expiry_days": 14}  # Let's Encrypt renews at 30 days left: under 14, renewal is failing
+ALERT_DEFAULTS = {"cpu": {"value": 90, "window": "10m", "compare": "GreaterThan", "enabled": True},
+                  "memory": {"value": 90, "window": "5m", "compare": "GreaterThan", "enabled": True},
+                  "disk": {"value": 90, "window": "5m", "compare": "GreaterThan", "enabled": True}}
 
 
 def key_paths() -> list[str]:
@@ -537,6 +553,127 @@ def _project(errors: Errors, path: str, project: Any) -> None:
         _text(errors, path + ".purpose", project["purpose"])
 
 
+def _monitoring(errors: Errors, path: str, given: Any, zone: Any) -> None:
+    monitoring = _mapping(errors, path, given, "monitoring")
+    if monitoring is None:
+        return
+    emails = _items(errors, path + ".email", monitoring.get("email", []), "email addresses")
+    for index, email in enumerate(emails):
+        if not isinstance(email, str) or not EMAIL.match(email):
+            errors.add(f"{path}.email[{index}]", email, "is not an email address")
+    channels = _items(errors, path + ".slack", monitoring.get("slack", []), "{channel, url}")
+    for index, given_channel in enumerate(channels):
+        where = f"{path}.slack[{index}]"
+        channel = _mapping(errors, where, given_channel, "monitoring.slack[]")
+        if channel is None:
+            continue
+        if "channel" not in channel:
+            _missing(errors, where + ".channel", "the channel's name")
+        else:
+            _text(errors, where + ".channel", channel["channel"])
+        url = channel.get("url")
+        if not isinstance(url, str) or not URL.match(url) or not url.startswith("https://"):
+            # never the value: a webhook URL is the webhook's credential
+            errors.append(f"{where}.url: (hidden) must be the Slack webhook's https:// URL")
+    if not emails and not channels:
+        _missing(errors, f"{path}.email", "at least one email address or Slack channel (monitoring.slack) to notify")
+    if "uptime" in monitoring:
+        _uptime(errors, path + ".uptime", monitoring["uptime"], zone)
+    else:
+        _uptime_hosts(errors, path + ".uptime.hosts", {}, zone)
+    if "alerts" in monitoring:
+        _named(errors, path + ".alerts", monitoring["alerts"], shape="metric to {value, window, compare, enabled}",
+               pattern=re.compile("^(" + "|".join(METRICS) + ")$"), what=f"metric ({', '.join(METRICS)})",
+               check=_alert_policy)
+
+
+def _uptime(errors: Errors, path: str, given: Any, zone: Any) -> None:
+    uptime = _mapping(errors, path, given, "monitoring.uptime")
+    if uptime is None:
+        return
+    _uptime_hosts(errors, path + ".hosts", uptime, zone)
+    if "path" in uptime and (not isinstance(uptime["path"], str) or not uptime["path"].startswith("/")
+                             or any(c.isspace() for c in uptime["path"])):
+        errors.add(path + ".path", uptime["path"], "must be a URL path starting with '/'")
+    if "type" in uptime:
+        _choice(errors, path + ".type", uptime["type"], ("https", "http"))
+    if "regions" in uptime:
+        regions = _items(errors, path + ".regions", uptime["regions"], "regions")
+        if uptime["regions"] == []:
+            errors.add(path + ".regions", [], f"must name at least one of {', '.join(REGIONS)}")
+        for index, region in enumerate(regions):
+            _choice(errors, f"{path}.regions[{index}]", region, REGIONS)
+    for key in ("down_period", "latency_period"):
+        if key in uptime:
+            _choice(errors, f"{path}.{key}", uptime[key], PERIODS)
+    if "latency_ms" in uptime:
+        _whole(errors, path + ".latency_ms", uptime["latency_ms"], 1, unit="of milliseconds")
+    if "ssl_expiry_days" in uptime:
+        _whole(errors, path + ".ssl_expiry_days", uptime["ssl_expiry_days"], 1, 365, unit="of days")
+
+
+def _uptime_hosts(errors: Errors, path: str, uptime: dict, zone: Any) -> None:
+    if "hosts" not in uptime:
+        if not isinstance(zone, str):
+            _missing(errors, path, "the public host names to probe (there is no domain.name to default to)")
+        return
+    for index, host in enumerate(_items(errors, path, uptime["hosts"], "host names")):
+        problem = hostname_problem(host)
+        if problem:
+            errors.add(f"{path}[{index}]", host, problem)
+
+
+def _alert_policy(errors: Errors, where: str, given: Any) -> None:
+    policy = _mapping(errors, where, given, "monitoring.alerts.KEY")
+    if policy is None:
+        return
+    metric = where.rsplit(".", 1)[1]
+    if "value" not in policy and metric not in ALERT_DEFAULTS and policy.get("enabled") is not False:
+        _missing(errors, where + ".value", "the threshold")
+    if "value" in policy:
+        value = policy["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            errors.add(where + ".value", value, "must be a number >= 0")
+        elif metric in PERCENT_METRICS and not 0 < value <= 100:
+            errors.add(where + ".value", value, "must be a percentage above 0 and at most 100")
+    if "window" in policy:
+        _choice(errors, where + ".window", policy["window"], WINDOWS)
+    if "compare" in policy:
+        _choice(errors, where + ".compare", policy["compare"], COMPARES)
+    if "enabled" in policy:
+        _bool(errors, where + ".enabled", policy["enabled"])
+
+
+def monitoring_plan(infra: dict) -> dict:
+    """What infra.yml converges for ``berth_infra.monitoring`` (a checked tree): the uptime checks, one per
+    public host, and the alert policies, one per metric (``state: absent`` for a metric turned off).
+    Recipients are not in the plan: infra.yml passes them to the modules itself (Slack URLs are secrets)."""
+    monitoring = infra.get("monitoring")
+    if not isinstance(monitoring, dict):
+        return {"uptime_checks": [], "alert_policies": []}
+    name, tag = infra["name"], f"berth-{infra['name']}"
+    uptime = {**UPTIME_DEFAULTS, **(monitoring.get("uptime") or {})}
+    zone = (infra.get("domain") or {}).get("name")
+    hosts = uptime.get("hosts", [zone] if zone else [])
+    checks = []
+    for host in hosts:
+        alerts = [{"type": "down", "period": uptime["down_period"]},
+                  {"type": "latency", "threshold": int(uptime["latency_ms"]), "period": uptime["latency_period"]}]
+        if uptime["type"] == "https":
+            alerts.append({"type": "ssl_expiry", "threshold": int(uptime["ssl_expiry_days"])})
+        checks.append({"name": f"{name}-uptime-{host}", "target": f"{uptime['type']}://{host}{uptime['path']}",
+                       "type": uptime["type"], "regions": sorted(uptime["regions"]), "alerts": alerts})
+    policies = []
+    given = monitoring.get("alerts") or {}
+    for metric in [*ALERT_DEFAULTS, *(m for m in given if m not in ALERT_DEFAULTS)]:
+        settings = {"compare": "GreaterThan", "window": "5m", "enabled": True, **ALERT_DEFAULTS.get(metric, {}),
+                    **(given.get(metric) or {})}
+        policies.append({"description": f"{name} {metric}", "metric": metric, "value": settings.get("value"),
+                         "window": settings["window"], "compare": settings["compare"], "tags": [tag],
+                         "state": "present" if settings["enabled"] else "absent"})
+    return {"uptime_checks": checks, "alert_policies": policies}
+
+
 def _api(errors: Errors, path: str, api: Any) -> None:
     api = _mapping(errors, path, api, "api")
     if api is None:
@@ -593,6 +730,8 @@ def check(infra: Any, api: Any = None) -> list[str]:
         "load_balancer": lambda e, path, lb: _load_balancer(e, path, lb, groups),
         "databases": _databases,
         "domain": lambda e, path, domain: _domain(e, path, domain, "load_balancer" in infra),
+        "monitoring": lambda e, path, given: _monitoring(e, path, given, (infra.get("domain") or {}).get("name")
+                                                         if isinstance(infra.get("domain"), dict) else None),
         "project": _project, "output": _output, "api": _api}
     for key in KEYS[""]:
         if key in infra:

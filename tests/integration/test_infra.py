@@ -329,3 +329,67 @@ def test_the_emulator_erratum_frees_txt_ns_srv_of_caa_fields_only(emulator):
                      "weight": 1, "ttl": 1800}) == []
     assert problems({"type": "CAA", "name": "@", "data": "letsencrypt.org", "ttl": 1800}) != []  # still required
     assert problems({"type": "SRV", "name": "_sip._tcp", "data": "sip.example.test."}) != []  # priority, port
+
+
+# -- DigitalOcean's own monitoring (berth_infra.monitoring) ----------------------------------------
+
+SLACK_URL = "https://hooks.slack.example/services/T5/B5/infraWebhookNeverShown"
+
+
+def monitored_environment() -> dict:
+    env = small_environment("t5")
+    env["domain"] = {"name": "t5.example.test"}
+    env["monitoring"] = {"email": ["ops@t5.example.test"], "slack": [{"channel": "#ops", "url": SLACK_URL}]}
+    return env
+
+
+def test_monitoring_is_created_then_settles_then_changes_only_what_changed(emulator, tmp):
+    emulator.reset()
+    env = monitored_environment()
+    planned = ok(playbook(emulator, tmp, "infra.yml", env, "--check"))
+    assert writes(emulator) == []
+    for line in ("create uptime check t5-uptime-t5.example.test", "create alert policy t5 cpu",
+                 "create alert policy t5 memory", "create alert policy t5 disk"):
+        assert line in planned.stdout
+    created = ok(playbook(emulator, tmp, "infra.yml", env, "-v"))
+    mon = emulator.cloud.monitoring
+    assert mon.counts() == {"uptime_checks": 1, "uptime_alerts": 3, "alert_policies": 3}
+    [check] = mon.checks.values()
+    assert check["target"] == "https://t5.example.test/" and check["name"] == "t5-uptime-t5.example.test"
+    policies = {p["description"]: p for p in mon.policies.values()}
+    assert {d: (p["type"].rsplit("/", 1)[1], p["value"], p["window"], p["tags"]) for d, p in policies.items()} == {
+        "t5 cpu": ("cpu", 90.0, "10m", ["berth-t5"]),
+        "t5 memory": ("memory_utilization_percent", 90.0, "5m", ["berth-t5"]),
+        "t5 disk": ("disk_utilization_percent", 90.0, "5m", ["berth-t5"])}
+    assert all(p["alerts"]["slack"] == [{"channel": "#ops", "url": SLACK_URL}] for p in policies.values())
+    assert SLACK_URL not in created.stdout + created.stderr
+    emulator.journal.clear()
+    again = ok(playbook(emulator, tmp, "infra.yml", env, "-v"))
+    assert writes(emulator) == [] and "changed=0" in again.stdout
+    assert SLACK_URL not in again.stdout + again.stderr
+    env["monitoring"]["uptime"] = {"latency_ms": 500}
+    env["monitoring"]["alerts"] = {"memory": {"value": 85}, "disk": {"enabled": False}}
+    emulator.journal.clear()
+    ok(playbook(emulator, tmp, "infra.yml", env))
+    assert sorted(writes(emulator)) == sorted(["PUT /v2/uptime/checks/{id}/alerts/{id}",  # latency threshold
+                                               "PUT /v2/monitoring/alerts/{id}",         # memory 85
+                                               "DELETE /v2/monitoring/alerts/{id}"])     # disk turned off
+    assert sorted(p["description"] for p in mon.policies.values()) == ["t5 cpu", "t5 memory"]
+    emulator.journal.clear()
+    ok(playbook(emulator, tmp, "infra.yml", env))
+    assert writes(emulator) == []
+
+
+def test_bad_monitoring_input_is_refused_before_any_request_without_showing_the_webhook(emulator, tmp):
+    env = monitored_environment()
+    env["monitoring"]["slack"][0]["url"] = "http://hooks.slack.example/infraWebhookNeverShown"
+    env["monitoring"]["alerts"] = {"memory": {"value": 190}}
+    emulator.journal.clear()
+    result = playbook(emulator, tmp, "infra.yml", env)
+    assert result.returncode != 0
+    assert "2 bad inputs, no request was sent" in result.stdout
+    assert "berth_infra.monitoring.slack[0].url: (hidden) must be the Slack webhook's https:// URL" in result.stdout
+    assert ("berth_infra.monitoring.alerts.memory.value: 190 must be a percentage above 0 and at most 100"
+            in result.stdout)
+    assert "infraWebhookNeverShown" not in result.stdout + result.stderr
+    assert emulator.journal == []
