@@ -3,7 +3,7 @@
 Each refusal is one exact line naming the berth_infra path and the bad value; several bad inputs come
 back together, in the order of the tree; the documented example and the emulator tests' tree pass.
 docs/infra.md documents exactly the keys the check knows, and each of them reaches its module in
-playbooks/infra.yml (a key checked but never passed on is what dropped sticky_sessions).
+the infra role that playbooks/infra.yml runs (a key checked but never passed on is what dropped sticky_sessions).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def test_docs_document_exactly_the_keys_the_check_knows():
     assert documented == _infra_spec.key_paths()
 
 
-# Where playbooks/infra.yml (and its templates) read each kind of key.
+# Where the infra role (playbooks/infra.yml) and its templates read each kind of key.
 READ_AS = (("droplets.GROUP.", "item.value."), ("databases.KEY.", "item.value."), ("firewall.", "fw."),
            ("api.", "__infra_api."))
 PASSED_WHOLE = ("load_balancer.forwarding_rules", "load_balancer.health_check", "load_balancer.sticky_sessions",
@@ -216,15 +216,15 @@ PLANNED = ("monitoring.uptime.", "monitoring.alerts.")
 
 
 def test_every_key_reaches_its_module():
-    text = (ROOT / "playbooks" / "infra.yml").read_text() + "".join(
-        p.read_text() for p in sorted((ROOT / "playbooks" / "templates" / "infra").glob("*.j2")))
+    role = ROOT / "roles" / "infra"
+    text = "".join(p.read_text() for p in sorted([*role.glob("*/*.yml"), *role.glob("templates/*.j2")]))
     unread = []
     for path in _infra_spec.key_paths():
         if path.startswith(PLANNED):
             continue
         whole = next((w for w in PASSED_WHOLE if path.startswith(w + ".") or path.startswith(w + "[]")), path)
         reference = next((new + whole[len(old):] for old, new in READ_AS if whole.startswith(old)),
-                         "__infra." + whole)
+                         "__infra_env." + whole)
         if reference not in text:
             unread.append(f"{path} (as {reference})")
     assert unread == []
