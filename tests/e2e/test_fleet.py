@@ -170,12 +170,7 @@ def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
     assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
 
 
-# Known bug (#21, open): after a confirm failure on host 2, host 1 is reverted and every request still
-# succeeds, but host 2 ends drained (its LB health route 503, HAProxy DOWN). Listed in tests/skips.yml.
-CONFIRM_BUG = pytest.mark.xfail(reason="known bug: after a confirm failure host 2 stays drained", strict=False)
-
-
-@pytest.mark.parametrize("where", ["gate", pytest.param("confirm", marks=CONFIRM_BUG)])
+@pytest.mark.parametrize("where", ["gate", "confirm"])
 def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_one(fleet, where):
     """At the gate (prepare): no host ever switches. At the public confirm (flip): the second host is
     put back and the first, already live, returns to its warm previous colour, drained again."""
