@@ -7,11 +7,14 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 
 SOURCE = Path(__file__).resolve().parents[2] / "roles" / "pg_backup" / "files" / "berth_pg_backup.py"
 spec = importlib.util.spec_from_file_location("berth_pg_backup", SOURCE)
@@ -202,3 +205,67 @@ def test_the_metrics_file_is_world_readable_under_the_units_umask(tmp_path):
     finally:
         os.umask(old)
     assert oct((tmp_path / "berth_backup_x.prom").stat().st_mode & 0o777) == "0o644"
+
+
+# --- The restore entry point: composed from the release role's places, gated by the release's checks ------
+
+ROOT = SOURCE.parents[3]
+
+
+def role_file(relative: str):
+    """A role or playbook file as Ansible reads it: every string may be a template."""
+
+    def trusted(data):
+        if isinstance(data, str):
+            return trust_as_template(data)
+        if isinstance(data, dict):
+            return {key: trusted(value) for key, value in data.items()}
+        if isinstance(data, list):
+            return [trusted(value) for value in data]
+        return data
+    return trusted(DataLoader().load_from_file(str(ROOT / relative)))
+
+
+def restore_rule(live_spec) -> str:
+    variables = {**role_file("roles/pg_backup/vars/main.yml"), "__pg_backup_live": {"live_spec": live_spec}}
+    return Templar(loader=DataLoader(), variables=variables).template(variables["__pg_backup_restore_rule"])
+
+
+def test_the_maintenance_answer_covers_every_public_router_of_the_live_release():
+    spec = {"routers": {"web": "Host(`shop.example.com`)", "api-0": "Host(`shop.example.com`) && PathPrefix(`/api`)",
+                        "api-1": "Host(`shop.example.com`) && PathPrefix(`/api`)"}}
+    assert restore_rule(spec) == ("Host(`shop.example.com`) || Host(`shop.example.com`) && PathPrefix(`/api`)")
+    # Nothing live yet (a restore before the first deploy): every request gets the maintenance answer.
+    assert restore_rule(None) == "PathPrefix(`/`)"
+
+
+def test_restore_yml_only_composes_and_names_each_place_by_the_release_roles_variable():
+    play = role_file("playbooks/restore.yml")[0]
+    includes = [task["ansible.builtin.include_role"] for task in play["tasks"]]
+    assert [(i["name"], i["tasks_from"]) for i in includes] == [("berth.ops.release", "attempt.yml"),
+                                                                 ("berth.ops.pg_backup", "restore.yml")]
+    places = play["tasks"][1]["vars"]
+    release_defaults = role_file("roles/release/defaults/main.yml")
+    entry = role_file("roles/pg_backup/meta/argument_specs.yml")["argument_specs"]["restore"]["options"]
+    pg_backup_defaults = role_file("roles/pg_backup/defaults/main.yml")
+    # Every input of the entry point without a default is given, each from one public release_* variable.
+    assert {name for name in entry if name not in pg_backup_defaults} == set(places)
+    for name, value in places.items():
+        used = set(re.findall(r"\brelease_[a-z_]+", value))
+        assert used and used <= set(release_defaults), (name, value)
+    # No place is written down a second time: no port, Traefik path or lock path of the release role's own.
+    for relative in ("playbooks/restore.yml", "roles/pg_backup/tasks/restore.yml", "roles/pg_backup/vars/main.yml",
+                     "roles/pg_backup/templates/maintenance.yml.j2"):
+        text = (ROOT / relative).read_text()
+        for literal in ("8081", "/opt/traefik", "127.0.0.1", "__release_", "../roles"):
+            assert literal not in text, (relative, literal)
+
+
+def test_the_restore_gates_with_the_releases_own_checks():
+    tasks = role_file("roles/pg_backup/tasks/restore.yml")
+    replace = next(task for task in tasks if "block" in task and "Replace the live" in task["name"])
+    gate = next(task["berth.ops.health_gate"] for task in replace["block"] if "berth.ops.health_gate" in task)
+    assert set(gate) == {"checks"} and "berth.ops.gate_checks(__pg_backup_live.live_colour" in gate["checks"]
+    plan = next(task["berth.ops.release_plan"] for task in replace["block"] if "berth.ops.release_plan" in task)
+    assert plan["root"] == "{{ pg_backup_restore_root }}"
+    assert plan["dynamic_dir"] == "{{ pg_backup_restore_dynamic_dir }}"
