@@ -14,6 +14,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 LAB_STATE = ROOT / ".lab"
 REGISTRY = "registry.berth.test"
+# Tests read what a run did from Ansible's full output (task banners as they start, "changed:" under
+# them): the default callback, not berth.ops.steps, whose quiet lines a person reads
+# (tests/integration/test_output.py proves those; test_deploy_report.py runs the CI command line with them).
+os.environ["ANSIBLE_STDOUT_CALLBACK"] = "default"
 
 
 def at(path: str, value: object):

@@ -50,7 +50,8 @@ def ci_deploy(provisioned, directory: Path, image: str, known_hosts: str) -> tup
         (directory / name).write_text(text)
         (directory / name).chmod(0o600)
     report = directory / "ci-report.json"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_SSH")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("ANSIBLE_SSH") and key != "ANSIBLE_STDOUT_CALLBACK"}
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", BERTH_IMAGE=image,
                BERTH_INVENTORY=str(INVENTORY), BERTH_SSH_KEY=str(LAB_STATE / "ssh" / "id_ed25519"),
                BERTH_KNOWN_HOSTS=str(directory / "known_hosts"), BERTH_EXTRA_VARS_FILE=str(directory / "vars.json"),
