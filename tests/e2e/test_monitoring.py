@@ -24,7 +24,7 @@ LAB_MONITORING = {
     "monitoring_group_wait": "5s",
     "monitoring_group_interval": "5s",
     "monitoring_alert_down_for": "20s",
-    "monitoring_alert_rate_window": "1m",
+    "monitoring_alert_rate_window": "30s",
     "monitoring_alert_error_for": "10s",
     # Above the lab probe's own 0.2 requests/s (one every 5 s), so the guard counts users' traffic.
     "monitoring_alert_error_min_rps": 0.5,
@@ -277,11 +277,11 @@ def test_error_rate_pages_at_10_percent_not_at_1_percent_nor_below_the_traffic_g
     on_droplet(f"cat > /usr/local/bin/berth-lab-load.py <<'EOF'\n{LOAD}\nEOF")
     # Quiet cases first, each longer than the firing case takes: 50 % errors at 0.05 requests/s (under the guard),
     # then 1 % at 5 requests/s (under the 5 % threshold).
-    quiet = errors_under_load(0.05, 2, 30)
-    time.sleep(30)
+    quiet = errors_under_load(0.05, 2, 25)
+    time.sleep(25)
     assert error_notes(quiet) == [], notifications()
-    quiet = errors_under_load(5, 100, 30)
-    time.sleep(30)
+    quiet = errors_under_load(5, 100, 25)
+    time.sleep(25)
     assert error_notes(quiet) == [], notifications()
     loud = errors_under_load(5, 10, 60)
     try:
