@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -76,3 +77,67 @@ def write(directory: str, record: dict, now: float | None = None) -> dict:
     finally:
         os.close(fd)
     return record
+
+
+# The deploy decision, from what was read on the host (release_plan gathers it; tests/unit/test_release_plan.py).
+
+def other(colour: str) -> str:
+    return "green" if colour == "blue" else "blue"
+
+
+def rendered_of(record: dict | None) -> str:
+    """The release directory a record's containers run from (a warm reuse names the one it reused)."""
+    return (record.get("rendered") or record.get("id") or "") if record else ""
+
+
+def live_record(records: list[dict], live_colour: str) -> dict | None:
+    """The newest succeeded record of the colour the public routes send traffic to."""
+    if not live_colour:
+        return None
+    return next((r for r in records if r.get("status") == "succeeded" and r.get("colour") == live_colour), None)
+
+
+def colour_release(containers: dict, spec: dict | None) -> str:
+    """The release every app service of `spec` runs in this colour ('' when they do not all run one)."""
+    if not spec:
+        return ""
+    ids = {c.get("release") if c.get("running") else "" for name, c in containers.items() if name in spec["services"]}
+    ids |= {"" for name in spec["services"] if name not in containers}
+    return ids.pop() if len(ids) == 1 else ""
+
+
+def went_live(records: list[dict], rendered: str) -> bool:
+    """Whether the release rendered in `rendered` passed its gate and went live once (a succeeded record
+    names it). Containers a killed run started never did: they get the full gate, not the warm one."""
+    return any(r.get("status") == "succeeded" and rendered_of(r) == rendered for r in records)
+
+
+def plan_deploy(live_state: dict, spec: dict, differences: list[str], same: Callable[[str], bool]) -> dict:
+    """What a deploy of `spec` does on a host: {colour, noop, warm, adopt, rendered, differences}.
+
+    ``live_state``: live_colour (where the public routes point, '' before the first release), records
+    (newest first) and containers (colour -> service -> {running, release}). ``differences``: what differs
+    from the live record's spec and env (empty: nothing). ``same(rendered)``: whether that release
+    directory holds exactly this spec and these env values.
+
+    - no-op: nothing differs and the live colour runs every service;
+    - adopt: the live colour already serves exactly this release, rendered by a run that never recorded
+      it (killed after its switch): gate it once, confirm, record it; no flip, no cold redeploy;
+    - warm: the idle colour runs exactly this release and it went live before: gate once, switch;
+    - else a new release in the idle colour."""
+    live_colour, records, containers = live_state["live_colour"], live_state["records"], live_state["containers"]
+    live = live_record(records, live_colour)
+    differences = list(differences)
+    stopped = sorted(n for n in spec["services"] if live and not containers[live_colour].get(n, {}).get("running"))
+    if stopped:
+        differences.append(f"colour {live_colour}: {', '.join(stopped)} not running")
+    serving = colour_release(containers.get(live_colour, {}), spec) if live_colour else ""
+    if differences and serving and serving != rendered_of(live) and same(serving):
+        return {"colour": live_colour, "noop": False, "warm": True, "adopt": True, "rendered": serving,
+                "differences": [f"colour {live_colour} already serves this release, rendered as {serving} by a "
+                                "run that did not record it (killed after its switch): adopted, not switched"]}
+    colour = other(live_colour) if live_colour else "blue"
+    warm = colour_release(containers.get(colour, {}), spec)
+    warm = warm if warm and went_live(records, warm) and same(warm) else ""
+    return {"colour": colour, "noop": not differences, "warm": bool(warm), "adopt": False, "rendered": warm,
+            "differences": differences}

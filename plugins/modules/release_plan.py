@@ -19,6 +19,8 @@ description:
   - For O(kind=rollback), the target is O(target) or the previous good release (the newest succeeded
     one before the live one whose checksum differs); its spec and env come from its release directory.
   - For O(kind=switch), the target is the release the idle colour runs.
+  - RV(adopt) is true when the live colour already runs exactly this release but no record says so (a run
+    killed after its switch) - the deploy then records it instead of deploying it again.
   - RV(warm) is true when the idle colour already runs exactly the target release and that release
     went live before (a succeeded record names it), so it only has to answer its gate once and be
     switched to. Containers left by a run that was killed before its switch are not warm.
@@ -122,6 +124,13 @@ differences:
   type: list
   elements: str
   sample: ["memory of web: none -> 256m", "env file of web: 1 key changed (SECRET_KEY)"]
+adopt:
+  description: >-
+    For O(kind=deploy), whether the live colour already serves exactly this release, rendered by a run that
+    never recorded it (killed after its switch). RV(colour) is then the live colour - it is gated once,
+    confirmed and recorded, and nothing is switched.
+  returned: always
+  type: bool
 warm:
   description: >-
     Whether the idle colour already runs exactly the target release and it went live before (no render,
@@ -185,29 +194,16 @@ def rendered_release(root: str, rendered: str | None) -> tuple[dict | None, dict
     return saved.get("spec"), _host.release_env(root, rendered), saved.get("checksums") or {}
 
 
-def rendered_of(record: dict | None) -> str:
-    return (record.get("rendered") or record.get("id") or "") if record else ""
-
-
 def same_release(root: str, rendered: str, spec: dict, digests: dict, key: str) -> bool:
     """Whether a release directory holds exactly this spec and these env values."""
     old_spec, old_env, _sums = rendered_release(root, rendered)
     return old_spec == spec and not _release.env_report(old_env, digests, key)
 
 
-def colour_release(containers: dict, spec: dict | None) -> str:
-    """The release every app service of `spec` runs in this colour ('' when they do not all run one)."""
-    if not spec:
-        return ""
-    ids = {c.get("release") if c.get("running") else "" for name, c in containers.items() if name in spec["services"]}
-    ids |= {"" for name in spec["services"] if name not in containers}
-    return ids.pop() if len(ids) == 1 else ""
-
-
-def went_live(records: list[dict], rendered: str) -> bool:
-    """Whether the release rendered in `rendered` passed its gate and went live once (a succeeded record
-    names it). Containers a killed run started never did: they get the full gate, not the warm one."""
-    return any(r.get("status") == "succeeded" and rendered_of(r) == rendered for r in records)
+# The decision's parts live in _releases (pure, unit-tested); these names stay for the module's callers.
+rendered_of = _releases.rendered_of
+colour_release = _releases.colour_release
+went_live = _releases.went_live
 
 
 def pick_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,
@@ -238,8 +234,7 @@ def main() -> None:
     public = _host.read_routes(os.path.join(p["dynamic_dir"], f"{app}.yml"))
     live_colour = _release.live_colour(public, app)
     records = _releases.load(os.path.join(root, "releases"))
-    live = next((r for r in records if r.get("status") == "succeeded" and r.get("colour") == live_colour), None) \
-        if live_colour else None
+    live = _releases.live_record(records, live_colour)
     live_spec, live_env, live_sums = rendered_release(root, rendered_of(live))
     try:
         containers = _host.containers(module.run_command, app)
@@ -249,19 +244,17 @@ def main() -> None:
     idle = containers[colour]
     result = {"changed": False, "live_colour": live_colour, "colour": colour, "live": live, "live_spec": live_spec,
               "containers": containers, "lock": _lock.read(os.path.join(root, "releases", ".deploy.lock")),
-              "target": None, "rendered": "", "env_from": "", "checksums": {}}
+              "target": None, "rendered": "", "env_from": "", "checksums": {}, "adopt": False}
     key = p["env_key"]
     if p["kind"] == "deploy":
         spec, digests = p["spec"], p["env_digests"]
         differences = (_release.differences(live_spec, spec) + _release.env_report(live_env, digests, key)) \
             if live and live_spec else ["nothing is live yet"]
-        stopped = sorted(n for n in spec["services"] if live and not containers[live_colour].get(n, {}).get("running"))
-        if stopped:
-            differences.append(f"colour {live_colour}: {', '.join(stopped)} not running")
-        warm = colour_release(idle, spec)
-        warm = warm if warm and went_live(records, warm) and same_release(root, warm, spec, digests, key) else ""
-        result.update(spec=spec, differences=differences, noop=not differences, warm=bool(warm), rendered=warm,
-                      checksums=rendered_release(root, warm)[2] if warm else {})
+        state = {"live_colour": live_colour, "records": records, "containers": containers}
+        decided = _releases.plan_deploy(state, spec, differences,
+                                        lambda rendered: same_release(root, rendered, spec, digests, key))
+        result.update(spec=spec, **decided,
+                      checksums=rendered_release(root, decided["rendered"])[2] if decided["rendered"] else {})
     else:
         target, why = pick_target(p["kind"], records, live, live_sums.get("release", ""), wanted=p["target"],
                                   idle_containers=idle)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 import base_snapshot
 import pytest
 import yaml
-from edge import MOVING_RATE, LoadGenerator, wait_for_version
+from edge import MOVING_RATE, LoadGenerator, get, wait_for_version
 from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
 from labtools import ROOT, recap, run_playbook
 from release_checks import ENV, App, stack
@@ -71,15 +73,23 @@ def fleet(tmp_path_factory) -> dict:
             sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
 
 
-def deploy(fleet: dict, version: int, per_host: dict | None = None, **extra: object):
-    """deploy.yml to the three droplets, the stack as host variables in the inventory (they win over the
-    lab's group_vars/all; extra vars would win over per-host ones)."""
-    variables = stack(APP, APP.tag(version), env_files_services={"web": {"APP_ECHO": "alpha", **QUICK}},
+def write_inventory(fleet: dict, version: int, per_host: dict | None = None, echo: str = "alpha",
+                    **extra: object) -> dict:
+    """The stack as host variables of the three droplets in the inventory (they win over the lab's
+    group_vars/all; extra vars would win over per-host ones). Returns the environment to run with."""
+    variables = stack(APP, APP.tag(version), env_files_services={"web": {"APP_ECHO": echo, **QUICK}},
                       berth_lb=LB, berth_serial=1, **extra)
     hosts = {host: {"ansible_host": address, **variables, **(per_host or {}).get(host, {})}
              for host, address in fleet["addresses"].items()}
     (fleet["inventory"] / "hosts.yml").write_text(yaml.safe_dump({"droplets": {"hosts": hosts}}))
-    return run_playbook("playbooks/deploy.yml", env={**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])})
+    return {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
+
+
+def deploy(fleet: dict, version: int, per_host: dict | None = None, echo: str = "alpha", **extra: object):
+    """deploy.yml to the three droplets (write_inventory)."""
+    env = write_inventory(fleet, version, per_host, echo, **extra)
+    result = run_playbook("playbooks/deploy.yml", env=env)
+    return result
 
 
 class LbWatch:
@@ -170,7 +180,6 @@ def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
     assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
 
 
-@pytest.mark.parametrize("where", ["gate", "confirm"])
 def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_one(fleet, where):
     """At the gate (prepare): no host ever switches. At the public confirm (flip): the second host is
     put back and the first, already live, returns to its warm previous colour, drained again."""
@@ -205,6 +214,93 @@ def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_
         # Host 1 was drained for its flip and again for its revert; host 2 for its flip; host 3 never.
         assert [len(spells[host]) for host in HOSTS] == [2, 1, 0], spells
         assert watch.most_out_at_once() == 1
+    for host in HOSTS:
+        assert on_droplet(f"test ! -e /opt/{APP.name}/releases/.deploy.lock", check=False,
+                          container=f"berth-{host}").returncode == 0, f"{host} is still locked"
+
+
+KILLED_RUN: list[str] = []  # the killed run's output, for the assertion messages
+
+
+def killed_when_drained(env: dict, host: str, timeout: float = 600) -> bool:
+    """Start deploy.yml and SIGKILL every process of it as soon as HAProxy stops counting `host` UP (its
+    drain under way: its health route answers 503, nothing switched there yet); False when the run ended
+    first. The kill takes the process group (ansible-playbook, its workers and their ssh), as a dying CI
+    runner would (NOTES.md: a worker mid-task may still finish it on the host)."""
+    proc = subprocess.Popen(["ansible-playbook", "playbooks/deploy.yml"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                                     **env))
+    reader = threading.Thread(target=lambda: KILLED_RUN.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    sock = base_snapshot.LAB_STATE / "lb" / PREFIX / "run" / "admin.sock"
+    deadline = time.monotonic() + timeout
+    reached = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(row["svname"] == host and row["status"] != "UP" for row in stat(sock)):
+            reached = True
+            break
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    reader.join(5)
+    return reached
+
+
+def answer_of(fleet: dict, host: str) -> dict:
+    """What one droplet's public route answers (straight to it, not through the load balancer)."""
+    status, body = get(fleet["addresses"][host], host=APP.domain)
+    assert status == 200 and isinstance(body, dict), (host, status, body)
+    return body
+
+
+def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_to_one_release(fleet):
+    """SIGKILL of the whole controller as host 2 drains, host 1 already switched: users get both
+    releases for a while and no error. The next deploy.yml, with nothing done by hand, adopts host 1's
+    release (gated once, confirmed, recorded; not flipped, not drained), flips hosts 2 and 3 and puts
+    host 2 back into rotation: one release id, every host UP, no request failed across both runs."""
+    before = {host: live_record(host)["id"] for host in HOSTS}
+    assert len(set(before.values())) == 1, before
+    # The other version than the one live, with an env value never deployed: a new release, rendered cold.
+    old = answer_of(fleet, HOSTS[0])["version"]
+    version = 1 if old == APP.tag(2) else 2
+    echo = f"kill-{time.time():.0f}"
+    env = write_inventory(fleet, version, echo=echo)
+    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
+        load.wait_for_answers(200)
+        with load.window_of():
+            reached = killed_when_drained(env, HOSTS[1])
+            assert reached, "host 2 was never drained: " + "".join(KILLED_RUN)[-5000:]
+            killed = time.monotonic()
+            # The split fleet the dead run left: host 1 serves the new release, unrecorded; host 2 drained.
+            time.sleep(3 * LB["interval"] * LB["unhealthy"])
+            split = {host: (answer_of(fleet, host)["version"], live_record(host)["id"]) for host in HOSTS}
+            assert split[HOSTS[0]] == (APP.tag(version), before[HOSTS[0]]), split
+            assert split[HOSTS[2]][0] == old, split
+            assert watch.samples[-1][1][HOSTS[1]][0].startswith("DOWN"), watch.samples[-1]
+            resumed = time.monotonic()
+            result = deploy(fleet, version, echo=echo)
+        load.wait_for_answers(200, after=time.monotonic())
+    print(f"\nkilled mid-flip, then deployed again: {load.summary()}")
+    assert result.returncode == 0, result.stdout[-5000:]
+    problems = load.problems()
+    assert not problems, "; ".join(problems)
+    assert set(load.versions()) == {old, APP.tag(version)} and load.versions()[-1] == APP.tag(version), load.versions()
+    records = {host: live_record(host) for host in HOSTS}
+    assert len({r["id"] for r in records.values()}) == 1, records
+    assert records[HOSTS[0]]["adopted"] is True and records[HOSTS[0]]["warm"] is True, records[HOSTS[0]]
+    # Host 2 is adopted too when the kill came after its switch (a busy machine); host 3 never switched.
+    assert not records[HOSTS[2]]["adopted"], records[HOSTS[2]]
+    print(f"host 2 {'adopted' if records[HOSTS[1]]['adopted'] else 'flipped'} by the next run")
+    assert all(answer_of(fleet, host)["version"] == APP.tag(version) for host in HOSTS)
+    # Host 1 was not drained again (nothing to flip); host 2 came back; every host UP at the end.
+    second_run = [servers for at, servers in watch.samples if at >= resumed]
+    assert all(servers[HOSTS[0]][0] == "UP" for servers in second_run), "host 1 was drained by the next run"
+    assert all(status == "UP" for status, _ in watch.samples[-1][1].values()), watch.samples[-1]
+    assert max(sum(s != "UP" for s, _ in servers.values()) for at, servers in watch.samples if at >= killed) == 1
     for host in HOSTS:
         assert on_droplet(f"test ! -e /opt/{APP.name}/releases/.deploy.lock", check=False,
                           container=f"berth-{host}").returncode == 0, f"{host} is still locked"

@@ -1,6 +1,7 @@
 """release_plan's decisions that need no host: which release a colour runs, whether it is warm, and
 what a rollback or switch returns to."""
 
+from ansible_collections.berth.ops.plugins.module_utils import _releases
 from ansible_collections.berth.ops.plugins.modules import release_plan as plan
 
 SPEC = {"services": {"web": {}, "worker": {}}}
@@ -52,3 +53,79 @@ def test_switch_returns_to_what_the_idle_colour_runs():
     killed = {"web": running("r9"), "worker": running("r9")}
     assert plan.pick_target("switch", RECORDS, RECORDS[1], "c2", wanted="", idle_containers=killed)[1] == \
         "no succeeded release rendered r9"
+
+
+# The deploy decision (_releases.plan_deploy): what a deploy of a spec does, from what the host showed.
+
+WEB = {"services": {"web": {}}}
+HISTORY = [  # newest first: r2 live on blue, r1 before it on green
+    {"id": "r2", "status": "succeeded", "colour": "blue"},
+    {"id": "r1", "status": "succeeded", "colour": "green"},
+]
+
+
+def state(live_colour: str, blue: str = "", green: str = "", records: list | None = None) -> dict:
+    colours = {"blue": blue, "green": green}
+    return {"live_colour": live_colour, "records": HISTORY if records is None else records,
+            "containers": {c: ({"web": running(r)} if r else {}) for c, r in colours.items()}}
+
+
+def decide(live_state: dict, differences: list[str], same: set[str] = frozenset()) -> dict:
+    return _releases.plan_deploy(live_state, WEB, differences, lambda rendered: rendered in same)
+
+
+def test_a_new_release_goes_to_the_idle_colour():
+    got = decide(state("blue", blue="r2", green="r1"), ["image of web: a -> b"])
+    assert got == {"colour": "green", "noop": False, "warm": False, "adopt": False, "rendered": "",
+                   "differences": ["image of web: a -> b"]}
+
+
+def test_the_first_release_goes_to_blue():
+    got = decide(state("", records=[]), ["nothing is live yet"])
+    assert (got["colour"], got["noop"], got["warm"], got["adopt"]) == ("blue", False, False, False)
+
+
+def test_nothing_differing_is_a_noop_unless_the_live_colour_stopped():
+    assert decide(state("blue", blue="r2", green="r1"), [])["noop"]
+    stopped = state("blue", green="r1")
+    stopped["containers"]["blue"] = {"web": {"release": "r2", "running": False}}
+    got = decide(stopped, [])
+    assert not got["noop"] and got["differences"] == ["colour blue: web not running"]
+
+
+def test_a_rollback_to_what_the_idle_colour_runs_is_warm():
+    # Deploying r1's release again: green runs exactly it and it went live before.
+    got = decide(state("blue", blue="r2", green="r1"), ["image of web: b -> a"], same={"r1"})
+    assert (got["colour"], got["warm"], got["rendered"], got["adopt"]) == ("green", True, "r1", False)
+
+
+def test_containers_a_killed_run_left_in_the_idle_colour_are_not_warm():
+    # Killed before its switch: green runs r3, which never went live; it is started again, fully gated.
+    got = decide(state("blue", blue="r2", green="r3"), ["image of web: b -> c"], same={"r3"})
+    assert (got["colour"], got["warm"], got["adopt"]) == ("green", False, False)
+
+
+def test_a_release_a_killed_run_switched_to_is_adopted_not_flipped():
+    # Killed after its switch: the routes point at green, which runs r3, exactly this release, unrecorded.
+    # The live record is r1 (the newest succeeded one of green): without adoption r3 would go cold to blue.
+    got = decide(state("green", blue="r2", green="r3"), ["image of web: a -> c"], same={"r3"})
+    assert (got["colour"], got["warm"], got["adopt"], got["rendered"], got["noop"]) == \
+        ("green", True, True, "r3", False)
+    assert "adopted" in got["differences"][0]
+    # The first release ever, killed after its switch: nothing recorded at all.
+    got = decide(state("blue", blue="r9", records=[]), ["nothing is live yet"], same={"r9"})
+    assert (got["colour"], got["adopt"], got["rendered"]) == ("blue", True, "r9")
+
+
+def test_only_exactly_this_release_is_adopted():
+    # Another release serves unrecorded (the run that switched to it deployed something else): a new release.
+    got = decide(state("green", blue="r2", green="r3"), ["image of web: a -> d"], same=set())
+    assert (got["colour"], got["adopt"]) == ("blue", False)
+    # The live colour runs the recorded live release: nothing to adopt.
+    got = decide(state("blue", blue="r2", green="r1"), ["env"], same={"r2"})
+    assert (got["colour"], got["adopt"]) == ("green", False)
+    # Services of two releases in the live colour: not one release, not adopted.
+    mixed = state("green", blue="r2")
+    mixed["containers"]["green"] = {"web": running("r3"), "worker": running("r4")}
+    got = _releases.plan_deploy(mixed, {"services": {"web": {}, "worker": {}}}, ["x"], lambda r: True)
+    assert got["adopt"] is False
