@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.berth.ops.plugins.module_utils import _fleet
 from ansible_collections.berth.ops.plugins.module_utils._lb import check
 
 
@@ -12,6 +13,16 @@ def lb_problems(lb: Any, hosts: Any, serial: Any = 1) -> list[str]:
     return check(lb, int(hosts), serial)[1]
 
 
+def fleet_line(row: dict) -> str:
+    """One host of status.yml's fleet table."""
+    return _fleet.line(row)
+
+
+def fleet_verdict(rows: list) -> str:
+    """Whether the hosts serve one release ('fleet: ...') or not ('FLEET SPLIT: ...')."""
+    return _fleet.verdict(list(rows))
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"lb_problems": lb_problems}
+        return {"lb_problems": lb_problems, "fleet_line": fleet_line, "fleet_verdict": fleet_verdict}

@@ -79,6 +79,17 @@ def routes(contract: dict, state: str, entrypoints: list[str]) -> dict:
     return document
 
 
+def state_of(text: bytes | None) -> str:
+    """Which state a health-route file (as read, None when absent) puts its host in: in, drained, or ''."""
+    if not text:
+        return ""
+    try:
+        service = json.loads(text)["http"]["routers"][ROUTER]["service"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return {IN_SERVICE: "in", DRAINED_SERVICE: "drained"}.get(service, "")
+
+
 def minimum_wait(contract: dict, state: str) -> float:
     """Seconds the load balancer needs at least: unhealthy x interval + timeout out, healthy x interval in."""
     if state == "drained":

@@ -93,6 +93,13 @@ checks:
   description: Health checks answered as the state wants (503 drained, 200 in) since the route changed.
   returned: always
   type: int
+current:
+  description:
+    - The host's state before this task - C(in), C(drained), or empty when it has no health route (not
+      behind a load balancer).
+  returned: always
+  type: str
+  sample: drained
 """
 
 import json
@@ -140,9 +147,11 @@ def main() -> None:
     path = os.path.join(p["dynamic_dir"], "berth-lb.yml")
     document = _lb.routes(contract, p["state"], p["entrypoints"])
     text = _release.dump(document).encode()
-    changed = _host.read_bytes(path) != text
+    before = _host.read_bytes(path)
+    current = _lb.state_of(before)
+    changed = before != text
     if module.check_mode:
-        module.exit_json(changed=changed, file=path, waited=0.0, checks=0)
+        module.exit_json(changed=changed, file=path, waited=0.0, checks=0, current=current)
     _host.write_atomic(path, text, 0o644)
     deadline = p["deadline"] or 3 * _lb.minimum_wait(contract, p["state"]) + 30
     started = time.monotonic()
@@ -151,13 +160,14 @@ def main() -> None:
             module.fail_json(msg=f"Traefik did not serve {path} within 30 s (asked {p['admin_url']}/api)", file=path)
         time.sleep(0.2)
     if not p["wait"]:
-        module.exit_json(changed=changed, file=path, waited=0.0, checks=0)
+        module.exit_json(changed=changed, file=path, waited=0.0, checks=0, current=current)
     since = os.stat(path).st_mtime
     while True:
         log = module.run_command(["docker", "logs", "--since", f"{since - 1:.3f}", p["container"]], check_rc=True)
         verdict = _lb.judge(_lb.entries(log[1]), contract, p["state"], since, time.time())
         if verdict["done"]:
-            module.exit_json(changed=changed, file=path, waited=verdict["waited"], checks=verdict["checks"])
+            module.exit_json(changed=changed, file=path, waited=verdict["waited"], checks=verdict["checks"],
+                             current=current)
         if time.time() - since > deadline:
             what = "left the rotation" if p["state"] == "drained" else "rejoined"
             module.fail_json(msg=f"the load balancer did not show within {deadline:g} s that this host {what} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -304,3 +305,37 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
     for host in HOSTS:
         assert on_droplet(f"test ! -e /opt/{APP.name}/releases/.deploy.lock", check=False,
                           container=f"berth-{host}").returncode == 0, f"{host} is still locked"
+
+
+def status(fleet: dict, *args: str):
+    return run_playbook("playbooks/status.yml", *args, env={**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])})
+
+
+def test_status_shows_the_fleet_and_fails_loudly_when_the_hosts_disagree(fleet):
+    """status.yml: per host the live release and colour, the load balancer's state and the lock, and one
+    verdict; after one host alone is switched to its other colour (switch.yml -l), FLEET SPLIT names it
+    and the play fails. Switching it back makes the fleet one again."""
+    ids = {live_record(host)["id"] for host in HOSTS}
+    assert len(ids) == 1, ids
+    (release,) = ids
+    consistent = status(fleet)
+    assert consistent.returncode == 0, consistent.stdout[-5000:]
+    for host in HOSTS:
+        assert f"{host}: release {release} on " in consistent.stdout, consistent.stdout[-5000:]
+        assert re.search(rf"{host}: release {release} on (blue|green), load balancer in, lock free", consistent.stdout)
+    assert "fleet: 3 host(s) serve one release: " + ", ".join(HOSTS) in consistent.stdout
+    assert "FLEET SPLIT" not in consistent.stdout
+
+    env = {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
+    switched = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
+    assert switched.returncode == 0, switched.stdout[-5000:]
+    other = live_record(HOSTS[1])["id"]
+    split = status(fleet)
+    assert split.returncode != 0, split.stdout[-5000:]
+    assert (f"FLEET SPLIT: the hosts do not serve one release: {HOSTS[0]}, {HOSTS[2]} on release {release} ("
+            in split.stdout), split.stdout[-5000:]
+    assert f"{HOSTS[1]} on release {other} (" in split.stdout, split.stdout[-5000:]
+
+    back = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
+    assert back.returncode == 0, back.stdout[-5000:]
+    assert status(fleet).returncode == 0
