@@ -67,6 +67,6 @@ GROUPS = [
     Group("monitoring", droplet="mon-1", estimate=480, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_monitoring.py"]),
     # Three droplets (fleet-1, -2, -3) behind the lab's HAProxy (lab.py lb up fleet): rolling deploys.
-    Group("fleet", droplet="fleet-1", estimate=300, after=BASE, env=FROM_BASE,
+    Group("fleet", droplet="fleet-1", estimate=600, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_fleet.py"]),
 ]

@@ -263,8 +263,9 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
     releases for a while and no error. The next deploy.yml, with nothing done by hand, adopts host 1's
     release (gated once, confirmed, recorded; not flipped, not drained), flips hosts 2 and 3 and puts
     host 2 back into rotation: one release id, every host UP, no request failed across both runs."""
-    before = {host: live_record(host)["id"] for host in HOSTS}
-    assert len(set(before.values())) == 1, before
+    records = {host: live_record(host) for host in HOSTS}
+    assert len({json.dumps(r["digests"], sort_keys=True) for r in records.values()}) == 1, records
+    before = {host: record["id"] for host, record in records.items()}
     # The other version than the one live, with an env value never deployed: a new release, rendered cold.
     old = answer_of(fleet, HOSTS[0])["version"]
     version = 1 if old == APP.tag(2) else 2
@@ -339,3 +340,33 @@ def test_status_shows_the_fleet_and_fails_loudly_when_the_hosts_disagree(fleet):
     back = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
     assert back.returncode == 0, back.stdout[-5000:]
     assert status(fleet).returncode == 0
+
+
+@pytest.mark.parametrize("playbook", ["rollback", "switch"])
+def test_a_rollback_and_a_switch_across_the_fleet_drain_one_host_at_a_time_and_drop_nothing(fleet, playbook):
+    """rollback.yml and switch.yml behind the load balancer go in deploy.yml's phases: every host prepared
+    (its warm previous colour gated), then flipped one at a time drained from the load balancer, then
+    recorded: one release id on every host, nothing dropped, at most one host out at any moment. Runs on
+    the stack the tests before it deployed (their inventory), the previous release kept warm."""
+    before = {host: live_record(host) for host in HOSTS}
+    assert len({json.dumps(r["digests"], sort_keys=True) for r in before.values()}) == 1, before
+    old = answer_of(fleet, HOSTS[0])["version"]
+    env = {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
+    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
+        load.wait_for_answers(200)
+        with load.window_of():
+            result = run_playbook(f"playbooks/{playbook}.yml", env=env)
+        load.wait_for_answers(200, after=time.monotonic())
+    print(f"\n{playbook} of 3 hosts: {load.summary()}")
+    assert result.returncode == 0, result.stdout[-5000:]
+    problems = load.problems()
+    assert not problems, "; ".join(problems)
+    after = {host: live_record(host) for host in HOSTS}
+    assert len({r["id"] for r in after.values()}) == 1 and after[HOSTS[0]]["kind"] == playbook, after
+    assert all(after[host]["colour"] != before[host]["colour"] for host in HOSTS), (before, after)
+    new = answer_of(fleet, HOSTS[0])["version"]
+    assert new != old and load.versions()[-1] == new, (old, new, load.versions())
+    assert watch.most_out_at_once() == 1, watch.most_out_at_once()
+    spells = watch.down_spells()
+    assert all(len(spells[host]) == 1 for host in HOSTS), spells
+    assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
