@@ -54,15 +54,16 @@ http.server.HTTPServer(("127.0.0.1", 9099), Hook).serve_forever()
 
 
 # Bounded load through the public route on the droplet: `rate` requests/s for `seconds`, every `every`-th a
-# POST, which the sample app (GET only) answers 501 (its own 5xx, counted by the public router).
+# POST (the first request too when `first` is 1), which the sample app (GET only) answers 501 (its own 5xx,
+# counted by the public router).
 LOAD = r"""
 import ssl, sys, time, urllib.request
-rate, every, seconds = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+rate, every, seconds, first = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 ctx = ssl._create_unverified_context()
 start, n = time.monotonic(), 0
 while time.monotonic() - start < seconds:
     n += 1
-    fail = every and n % every == 0
+    fail = every and n % every == first % every
     req = urllib.request.Request("https://127.0.0.1/", headers={"Host": "sample.berth.test"},
                                  method="POST" if fail else "GET", data=b"" if fail else None)
     try:
@@ -261,11 +262,11 @@ def test_a_filesystem_filled_to_95_percent_fires_and_freed_resolves(monitored):
         on_droplet(f"umount {mount}", check=False)
 
 
-def errors_under_load(rate: float, every: int, seconds: float) -> float:
+def errors_under_load(rate: float, every: int, seconds: float, first: int = 0) -> float:
     """Run the load (every `every`-th request fails) and return when it started."""
     since = time.time()
     on_droplet(f"systemctl stop berth-lab-load 2>/dev/null; systemd-run --unit=berth-lab-load "
-               f"/usr/bin/python3 /usr/local/bin/berth-lab-load.py {rate} {every} {seconds}")
+               f"/usr/bin/python3 /usr/local/bin/berth-lab-load.py {rate} {every} {seconds} {first}")
     return since
 
 
@@ -277,8 +278,9 @@ def test_error_rate_pages_at_10_percent_not_at_1_percent_nor_below_the_traffic_g
     on_droplet(f"cat > /usr/local/bin/berth-lab-load.py <<'EOF'\n{LOAD}\nEOF")
     # Quiet cases first, each longer than the firing case takes: 50 % errors at 0.05 requests/s (under the guard),
     # then 1 % at 5 requests/s (under the 5 % threshold).
-    quiet = errors_under_load(0.05, 2, 25)
-    time.sleep(25)
+    # At 0.05 requests/s the first request fails, so without the guard it would page within the 35 s watched.
+    quiet = errors_under_load(0.05, 2, 35, first=1)
+    time.sleep(35)
     assert error_notes(quiet) == [], notifications()
     quiet = errors_under_load(5, 100, 25)
     time.sleep(25)
