@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: do_monitor_alert
 short_description: Converge a DigitalOcean droplet alert policy (CPU, memory, disk, load)
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Finds the alert policy by I(description) (the API's only name for it); creates it when missing; when
     its metric, comparison, value, window, droplets, tags, recipients or I(enabled) differ, sends one PUT

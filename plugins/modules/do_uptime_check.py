@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: do_uptime_check
 short_description: Converge a DigitalOcean uptime check and its alerts (down, latency, TLS expiry)
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Finds the uptime check by I(name); creates it when missing; when its type, target, regions or
     I(enabled) differ, sends one PUT; deletes it (and with it its alerts) with I(state=absent).
