@@ -41,8 +41,10 @@ GROUPS = [
                                              "--ignore=tests/integration/test_do_emulator.py",
                                              "--ignore=tests/integration/test_quickstart.py"]),
     # No droplet: infra.yml, the DigitalOcean modules and the quickstart against the spec-validating emulator.
-    Group("cloud", estimate=420, args=["tests/integration/test_infra.py", "tests/integration/test_do_monitoring.py",
-                                       "tests/integration/test_do_emulator.py", "tests/integration/test_quickstart.py"]),
+    Group("cloud", estimate=420, args=["tests/integration/test_infra.py",
+                                       "tests/integration/test_do_monitoring.py",
+                                       "tests/integration/test_do_emulator.py",
+                                       "tests/integration/test_quickstart.py"]),
     Group("apps-warm", droplet="droplet-2", estimate=355, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_real_apps.py", "-k", "warm"]),
     Group("apps-lean", droplet="droplet-3", estimate=580, after=BASE, env=FROM_BASE,
