@@ -181,6 +181,7 @@ def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
     assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
 
 
+@pytest.mark.parametrize("where", ["gate", "confirm"])
 def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_one(fleet, where):
     """At the gate (prepare): no host ever switches. At the public confirm (flip): the second host is
     put back and the first, already live, returns to its warm previous colour, drained again."""
