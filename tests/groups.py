@@ -71,8 +71,8 @@ GROUPS = [
     # Two droplets (pin-1, pin-1-b): a rolling deploy while its tag is moved.
     Group("one-pin", droplet="pin-1", estimate=110, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_one_pin.py"]),
-    # Prometheus, Alertmanager and a webhook receiver on the droplet, at lab cadence (fixture + 4 of its 9 tests:
-    # 317 s at load 12 on the 2 cores; a quiet whole-group run not measured yet).
+    # Prometheus, Alertmanager and a webhook receiver on the droplet, at lab cadence (9 tests: 479 s at load 1-3
+    # on a clone provisioned again with new variables; setup 140 s of it).
     Group("monitoring", droplet="mon-1", estimate=480, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_monitoring.py"]),
     # Three droplets (fleet-1, -2, -3) behind the lab's HAProxy (lab.py lb up fleet): rolling deploys.
