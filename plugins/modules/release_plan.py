@@ -106,6 +106,12 @@ live:
   description: The live release's record (the newest succeeded one), or null.
   returned: always
   type: dict
+live_checksum:
+  description:
+    - The live release's checksum as its release directory holds it (C(spec.json), written on the host), or
+      empty. status.yml compares hosts by it.
+  returned: always
+  type: str
 live_spec:
   description: The live release's spec (no secret values), or null.
   returned: always
@@ -244,7 +250,8 @@ def main() -> None:
     idle = containers[colour]
     result = {"changed": False, "live_colour": live_colour, "colour": colour, "live": live, "live_spec": live_spec,
               "containers": containers, "lock": _lock.read(os.path.join(root, "releases", ".deploy.lock")),
-              "target": None, "rendered": "", "env_from": "", "checksums": {}, "adopt": False}
+              "target": None, "rendered": "", "env_from": "", "checksums": {}, "adopt": False,
+              "live_checksum": live_sums.get("release", "")}
     key = p["env_key"]
     if p["kind"] == "deploy":
         spec, digests = p["spec"], p["env_digests"]
