@@ -10,6 +10,8 @@ import os
 import tempfile
 from typing import Any
 
+from ansible.module_utils.basic import remove_values
+
 # What a release directory keeps in place of a route file that did not exist before the attempt.
 ABSENT = b"# berth: this file did not exist\n"
 
@@ -110,3 +112,12 @@ def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
                                       "release": labels.get("berth.release", ""),
                                       "checksum": labels.get("berth.checksum", "")}
     return found
+
+
+def exit_unmasked(module, **result: Any) -> None:
+    """exit_json for a result built to hold no secret. Ansible masks every no_log value wherever it
+    appears inside a result string, so a secret env value '0' turns each 0 of a checksum into '********'
+    and the records of one release disagree. The arguments shown in the invocation stay masked."""
+    invocation = {"module_args": remove_values(module.params, module.no_log_values)}
+    module.no_log_values = set()
+    module.exit_json(invocation=invocation, **result)

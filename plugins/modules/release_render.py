@@ -207,13 +207,13 @@ def main() -> None:
     env = _release.env_values(env)
     sums = _release.checksums(spec, env)
     directory = _host.release_dir(root, rid)
-    # Nothing returned may hold a string that could equal a secret value: Ansible would mask it.
+    # Nothing returned holds a secret value (so Ansible's masking is turned off: _host.exit_unmasked).
     result = {"changed": True, "checksums": sums}
     if p["accessories_only"]:
         changed = write_accessories(module, root, spec, env)
-        module.exit_json(changed=bool(changed), accessories_changed=changed, checksums=sums)
+        _host.exit_unmasked(module, changed=bool(changed), accessories_changed=changed, checksums=sums)
     if module.check_mode:
-        module.exit_json(accessories_changed=write_accessories(module, root, spec, env), **result)
+        _host.exit_unmasked(module, accessories_changed=write_accessories(module, root, spec, env), **result)
     os.makedirs(os.path.join(directory, "env"), mode=0o700, exist_ok=True)
     os.makedirs(os.path.join(directory, "previous"), mode=0o750, exist_ok=True)
     os.chmod(directory, 0o750)  # noqa: S103 root and the root group read records; env/ is 0700
@@ -244,7 +244,7 @@ def main() -> None:
     running = {c.get("release") for by_colour in _host.containers(module.run_command, app).values()
                for c in by_colour.values()}
     removed = prune(root, p["keep"], running | {rid})
-    module.exit_json(accessories_changed=accessories_changed, pruned=len(removed), **result)
+    _host.exit_unmasked(module, accessories_changed=accessories_changed, pruned=len(removed), **result)
 
 
 if __name__ == "__main__":

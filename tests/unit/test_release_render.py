@@ -2,7 +2,10 @@
 
 import json
 
-from ansible_collections.berth.ops.plugins.module_utils import _release
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.berth.ops.plugins.module_utils import _host, _release
 from ansible_collections.berth.ops.plugins.module_utils._spec import build
 
 DIGEST = "@sha256:" + "b" * 64
@@ -187,3 +190,20 @@ def test_hardening_and_logging_reach_compose_as_compose_names_them():
         "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}}
     plain = _release.compose_colour(SPEC, "blue", "r1", "/r", "sum")["services"]["web"]
     assert not {"read_only", "tmpfs", "cap_drop", "security_opt", "ulimits", "logging"} & set(plain)
+
+
+def test_a_short_secret_value_never_masks_what_a_module_returns():
+    """Ansible masks a no_log value wherever it occurs in a result: a secret env value "0" turned every
+    0 of the returned checksums into '********' (records of one release then disagreed). The result is
+    returned exact; the arguments in the invocation stay masked."""
+    sums = _release.checksums(SPEC, ENV)
+    with patch_module_args({"env": ENV}):
+        module = AnsibleModule(argument_spec={"env": {"type": "dict", "no_log": True}})
+    results: list[dict] = []
+    module._record_module_result = results.append  # what exit_json would print to the controller
+    with pytest.raises(SystemExit):
+        _host.exit_unmasked(module, changed=False, checksums=sums)
+    returned = results[0]
+    assert returned["checksums"] == sums and "0" in sums["release"] + sums["routing"]
+    shown = json.dumps(returned["invocation"])
+    assert "hunter2" not in shown and '"DEBUG": "0"' not in shown, shown
