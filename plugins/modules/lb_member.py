@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: lb_member
 short_description: Take a host out of its load balancer's rotation, or put it back, through its health route
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Writes the host's load-balancer health route (C(<dynamic_dir>/berth-lb.yml)) in one rename, the
     health path on Traefik's public entrypoints, for any Host, answered by Traefik's own C(/ping) (200) with
