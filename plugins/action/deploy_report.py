@@ -16,12 +16,16 @@ from ansible_collections.berth.ops.plugins.module_utils import _releases, _repor
 # What the release role and the playbook leave on each host, by the report's name for it.
 HOST_VARIABLES = {"plan": "release_plan", "record": "release_record", "gate": "release_gate",
                   "confirm": "release_confirm", "failed": "berth_failed"}
+# What playbooks/app_platform.yml leaves on each app's inventory host.
+APP_PLATFORM_VARIABLES = {"app": "berth_app_platform_result", "failed": "berth_failed"}
+PLATFORMS = {"droplet": (_report.target, HOST_VARIABLES),
+             "app_platform": (_report.app_platform_target, APP_PLATFORM_VARIABLES)}
 ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)-")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("release_id", "kind", "hosts", "path", "operator", "git_sha"))
+    _VALID_ARGS = frozenset(("release_id", "kind", "hosts", "path", "operator", "git_sha", "platform"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -37,6 +41,9 @@ class ActionModule(ActionBase):
             problems.append(f"release_id: {release_id!r} is not a release id (letters, digits, '.', '_', '-')")
         if kind not in _report.KINDS:
             problems.append(f"kind: {kind!r} is not one of {', '.join(_report.KINDS)}")
+        platform = args.get("platform", "droplet")
+        if platform not in PLATFORMS:
+            problems.append(f"platform: {platform!r} is not one of {', '.join(PLATFORMS)}")
         hosts = args.get("hosts", task_vars.get("ansible_play_hosts_all", []))
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             problems.append(f"hosts: {hosts!r} is not a list of host names")
@@ -44,9 +51,10 @@ class ActionModule(ActionBase):
             return {**result, **_spec.refusal(problems, "no report was written")}
         path = str(args.get("path") or os.path.join(".berth", "reports", f"{release_id}.json"))
         hostvars = task_vars.get("hostvars", {})
-        targets = [_report.target(host, str(_var(hostvars, host, "berth_app") or "app"), kind,
-                                  {key: _var(hostvars, host, name) for key, name in HOST_VARIABLES.items()},
-                                  check_mode=bool(self._task.check_mode))
+        target, variables = PLATFORMS[platform]
+        targets = [target(host, str(_var(hostvars, host, "berth_app") or "app"), kind,
+                          {key: _var(hostvars, host, name) for key, name in variables.items()},
+                          check_mode=bool(self._task.check_mode))
                    for host in hosts]
         records = [_var(hostvars, host, "release_record") or {} for host in hosts]
         recorded = [r.get("recorded") or {} for r in records if isinstance(r, dict)]

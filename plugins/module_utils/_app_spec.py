@@ -432,6 +432,19 @@ def differences(desired: dict, live: dict | None) -> list[str]:
     return _paths(_project(_keyed(live), want), want)
 
 
+def references(spec: dict | None) -> dict[str, str]:
+    """component -> its pinned image reference (registry/repository@digest) of a spec."""
+    hosts = {kind: host for host, kind in REGISTRY_TYPES.items()}
+    found = {}
+    for kind in KINDS:
+        for comp in (spec or {}).get(kind) or []:
+            image = comp.get("image") or {}
+            if image.get("digest"):
+                path = "/".join(part for part in (image.get("registry"), image.get("repository")) if part)
+                found[comp["name"]] = f"{hosts.get(image.get('registry_type'), '')}/{path}@{image['digest']}"
+    return found
+
+
 def digests(spec: dict | None) -> dict[str, str]:
     """component -> image digest of a spec (a deployment's or the app's)."""
     return {comp["name"]: (comp.get("image") or {}).get("digest", "")

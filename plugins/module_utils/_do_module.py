@@ -84,7 +84,7 @@ def run(module, converge) -> None:
         extra = converge(module, api, plan) or {}
     except DOError as exc:
         module.fail_json(msg=str(exc), kind=exc.kind, status=exc.status, actions=plan.actions,
-                         api_requests=api.stats.requests)
+                         api_requests=api.stats.requests, api_writes=api.stats.writes)
     result = plan.result()
     result.update(extra)
     result["api_requests"] = api.stats.requests

@@ -82,6 +82,37 @@ def target(name: str, app: str, kind: str, found: Mapping[str, Any], check_mode:
     return entry
 
 
+def app_platform_target(name: str, app: str, kind: str, found: Mapping[str, Any], check_mode: bool = False) -> dict:
+    """One App Platform app's entry. `found` holds berth.ops.do_app's result (app: the module's return,
+    also when it failed) and failed ({task, msg}). A failure that sent no write changed nothing: refused."""
+    result = _mapping(found.get("app"))
+    failed = _mapping(found.get("failed"))
+    release = _mapping(result.get("release"))
+    live = _mapping(result.get("live"))
+    entry: dict[str, Any] = {
+        "name": name, "platform": "app_platform", "app": app, "kind": kind,
+        "result": "not_reached", "step": None, "message": None, "colour": None,
+        "previous": None, "digests": dict(release.get("images") or live.get("images") or {}),
+        "differences": [str(d) for d in result.get("differences") or []], "warm": None,
+        "timings": ({"total": _seconds(release["seconds_to_active"])}
+                    if _is_number(release.get("seconds_to_active")) else {}),
+        "gate": None, "confirm": None, "restored": None,
+    }
+    if release.get("deployment_id"):
+        entry["deployment_id"] = str(release["deployment_id"])
+    if failed:
+        wrote = result.get("api_writes")
+        entry.update(result="refused" if not wrote else "failed",
+                     step=step_of(str(failed.get("task") or "")) or None, message=str(failed.get("msg") or "failed"))
+    elif not result:
+        pass
+    elif check_mode:
+        entry["result"] = "planned" if result.get("changed") else "unchanged"
+    else:
+        entry["result"] = "succeeded" if result.get("changed") else "unchanged"
+    return entry
+
+
 def build(release_id: str, kind: str, targets: Sequence[dict], *, started: float | None, finished: float,
           path: str, operator: str = "", git_sha: str = "", check_mode: bool = False) -> dict:
     """The whole report: the targets and the one result that sums them up."""

@@ -62,6 +62,15 @@ options:
   git_sha:
     description: The commit the attempt deploys. Default the first host record's C(git_sha) (C(berth_git_sha)).
     type: str
+  platform:
+    description:
+      - Where the hosts' releases went. V(droplet) reads the release role's variables (above);
+        V(app_platform) reads, per inventory host of C(playbooks/app_platform.yml), C(berth_app_platform_result)
+        (M(berth.ops.do_app)'s result) and C(berth_failed). An App Platform failure that sent no write is
+        V(refused); its timings hold C(total), the seconds until the deployment was ACTIVE.
+    type: str
+    choices: [droplet, app_platform]
+    default: droplet
 """
 
 EXAMPLES = r"""
@@ -111,4 +120,5 @@ def argument_spec() -> dict:
         "path": {"type": "path"},
         "operator": {"type": "str"},
         "git_sha": {"type": "str"},
+        "platform": {"type": "str", "choices": ["droplet", "app_platform"], "default": "droplet"},
     }

@@ -132,7 +132,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 live:
-  description: What is live after the task - app id, URL, active deployment id and phase, digests.
+  description:
+    - What is live after the task - app id, URL, active deployment id and phase, digests, images (pinned
+      references).
   returned: always
   type: dict
 differences:
@@ -141,7 +143,7 @@ differences:
   type: list
   elements: str
 release:
-  description: The release record written (id, status, deployment_id, digests, cause, seconds_to_active).
+  description: The release record written (id, status, deployment_id, digests, images, cause, seconds_to_active).
   returned: when a deployment ran
   type: dict
 proposal:
@@ -251,6 +253,7 @@ def _record(module, status: str, app: dict, deployment_id: str, **extra) -> dict
     record = {"id": p["release_id"] or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{deployment_id[:8]}",
               "status": status, "kind": p["operation"], "target": "app_platform", "app": p["app"],
               "app_id": app.get("id"), "deployment_id": deployment_id, "digests": _app_spec.digests(spec),
+              "images": _app_spec.references(spec),
               "spec": spec, **extra}
     if not p["records_dir"]:
         return {k: v for k, v in record.items() if k != "spec"}
@@ -263,7 +266,8 @@ def _live(api, app: dict | None) -> dict:
         return {}
     active = app.get("active_deployment") or {}
     return {"id": app.get("id"), "url": app.get("live_url", ""), "deployment_id": active.get("id", ""),
-            "phase": active.get("phase", ""), "digests": _app_spec.digests(active.get("spec"))}
+            "phase": active.get("phase", ""), "digests": _app_spec.digests(active.get("spec")),
+            "images": _app_spec.references(active.get("spec"))}
 
 
 def _deploy(module, api, app: dict, deployment_id: str, cause: str) -> dict:

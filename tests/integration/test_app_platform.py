@@ -15,6 +15,7 @@ import copy
 import json
 import subprocess
 
+import jsonschema
 import pytest
 import yaml
 from do_emulator import harness
@@ -33,6 +34,7 @@ READ_ONLY = ("/v2/apps/propose", "/rollback/validate")
 EXAMPLE = ROOT / "inventory" / "examples" / "platform"
 VAULT_PASSWORD = ROOT / "inventory" / "examples" / "lab-vault-password"
 
+SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
 
 def system4(records: str) -> dict:
     """Example system 4's inventory (inventory/examples/platform) as it is, with only what needs the outside
@@ -82,7 +84,9 @@ def with_digest(inventory: dict, service: str, digest: str) -> dict:
 def deploy(emulator, tmp_path, inventory: dict, *args: str) -> subprocess.CompletedProcess:
     varfile = tmp_path / "vars.yml"
     api = {**api_vars(emulator), "poll_interval": 0.01}
-    varfile.write_text(yaml.safe_dump({**inventory, "berth_app_platform_api": api}))
+    (tmp_path / "report.json").unlink(missing_ok=True)
+    varfile.write_text(yaml.safe_dump({**inventory, "berth_app_platform_api": api,
+                                       "berth_report_path": str(tmp_path / "report.json")}))
     # The example's own inventory (hosts, group_vars, its vault), the test's values over it.
     result = subprocess.run(["ansible-playbook", "-i", str(EXAMPLE / "hosts.yml"), "--vault-password-file",
                              str(VAULT_PASSWORD), "playbooks/app_platform.yml", "-e", f"@{varfile}", *args],
@@ -91,6 +95,14 @@ def deploy(emulator, tmp_path, inventory: dict, *args: str) -> subprocess.Comple
     for secret in (SECRET, ROTATED, GHCR_TOKEN, harness.TOKEN, "pw-also-hidden"):
         assert secret not in result.stdout + result.stderr
     return result
+
+
+def report(tmp_path) -> dict:
+    """The run's deploy report (docs/report.schema.json), its one App Platform target checked."""
+    written = json.loads((tmp_path / "report.json").read_text())
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(written)
+    assert [t["platform"] for t in written["targets"]] == ["app_platform"], written
+    return written
 
 
 def ok(result):
@@ -127,6 +139,9 @@ def test_malformed_inventory_is_refused_in_check_mode_before_any_request(emulato
                   "berth_services.frontend.image: None"):
         assert named in out
     assert emulator.journal == []
+    refused = report(tmp_path)
+    assert (refused["result"], refused["targets"][0]["step"]) == ("refused", "deploy"), refused
+    assert "berth_app: 'Platform_1'" in refused["message"]
 
 
 def test_check_mode_proposes_and_reports_the_cost_without_a_write(emulator, tmp_path, inv):
@@ -142,6 +157,11 @@ def test_create_after_500s_leaves_one_app_and_a_rerun_with_secrets_credentials_a
     emulator.faults.append({"method": "POST", "path": r"^/v2/apps$", "status": 500, "count": 1})
     emulator.cloud.apps.fail_after_create = 1  # the second POST creates the app, then its answer is lost
     ok(deploy(emulator, tmp_path, inv))
+    created = report(tmp_path)
+    target = created["targets"][0]
+    assert (created["kind"], created["result"], target["app"]) == ("deploy", "succeeded", "platform"), created
+    assert target["digests"]["backend"].endswith(DIGEST_A) and target["deployment_id"] == deployments(emulator)[0]["id"]
+    assert set(target["timings"]) == {"total"}
     assert [e["status"] for e in emulator.journal if e["method"] == "POST"] == [500, 500]
     assert len(apps(emulator)) == 1
     assert [d["phase"] for d in deployments(emulator)] == ["ACTIVE"]
@@ -158,6 +178,7 @@ def test_create_after_500s_leaves_one_app_and_a_rerun_with_secrets_credentials_a
     out = ok(deploy(emulator, tmp_path, inv)).stdout
     assert writes(emulator) == [], writes(emulator)
     assert "changed=0" in out and "api_writes: 0" in out
+    assert report(tmp_path)["result"] == "unchanged"
 
 
 def test_a_new_digest_is_one_put_of_only_that_digest_retried_after_503_and_429(emulator, tmp_path, inv):
@@ -236,6 +257,9 @@ def test_a_deployment_that_ends_in_error_fails_naming_step_and_component_and_the
     assert "ended ERROR at step 'deploy' of component 'backend'" in out
     assert "readiness health check" in out and f"deployment {serving} is still serving" in out
     assert "failed" in [json.loads(p.read_text())["status"] for p in records.glob("*.json")]
+    failure = report(tmp_path)
+    assert (failure["result"], failure["targets"][0]["step"]) == ("failed", "deploy"), failure
+    assert "ended ERROR at step 'deploy' of component 'backend'" in failure["message"]
     emulator.journal.clear()
     out = ok(deploy(emulator, tmp_path, rotated_with(inv, DIGEST_C))).stdout
     assert writes(emulator) == ["POST /v2/apps/{id}/deployments"]
@@ -252,6 +276,7 @@ def test_rollback_returns_to_the_previous_deployment(emulator, tmp_path, inv):
     previous = next(d for d in deployments(emulator) if _digest(d) == DIGEST_B and d["phase"] == "SUPERSEDED")
     ok(deploy(emulator, tmp_path, {**rotated_with(inv, DIGEST_C), "berth_app_platform_operation": "rollback"}))
     assert writes(emulator) == ["POST /v2/apps/{id}/rollback"]
+    assert (report(tmp_path)["kind"], report(tmp_path)["result"]) == ("rollback", "succeeded")
     rollback = deployments(emulator)[0]
     assert (rollback["phase"], rollback["cloned_from"], _digest(rollback)) == ("ACTIVE", previous["id"], DIGEST_B)
     assert apps(emulator)[0]["_pinned"] is None  # skip_pin: nothing left to commit

@@ -161,3 +161,29 @@ def test_the_report_is_written_whole(tmp_path):
     _report.write(str(path), built)
     assert json.loads(path.read_text()) == built
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+APP_RESULT = {"changed": True, "api_writes": 1, "differences": ["services.backend.image.digest"],
+              "release": {"deployment_id": "dep-2", "seconds_to_active": 41.5,
+                          "images": {"backend": "ghcr.io/acme/backend@sha256:" + "2" * 64}}}
+
+
+@pytest.mark.parametrize(("found", "check_mode", "expected"), [
+    ({"app": APP_RESULT}, False, ("succeeded", None)),
+    ({"app": {**APP_RESULT, "changed": False, "release": None, "api_writes": 0}}, False, ("unchanged", None)),
+    ({"app": {**APP_RESULT, "release": None}}, True, ("planned", None)),
+    ({"app": {"failed": True, "msg": "berth_app: 'X' is bad"},
+      "failed": {"task": "Deploy | Converge the app", "msg": "berth_app: 'X' is bad"}}, False, ("refused", "deploy")),
+    ({"app": {"failed": True, "api_writes": 1, "msg": "deployment dep-2 ended ERROR"},
+      "failed": {"task": "Deploy | Converge the app", "msg": "deployment dep-2 ended ERROR"}},
+     False, ("failed", "deploy")),
+    ({}, False, ("not_reached", None)),
+], ids=["deployed", "nothing-differs", "check-mode", "refused-before-a-write", "failed-after-a-write", "not-reached"])
+def test_an_app_platform_target_says_what_happened_to_the_app(found, check_mode, expected):
+    """An App Platform app's entry (playbooks/app_platform.yml): a failure that sent no write changed nothing."""
+    target = _report.app_platform_target("platform", "platform", "deploy", found, check_mode=check_mode)
+    report(target, check_mode=check_mode)
+    assert (target["result"], target["step"]) == expected
+    if expected[0] == "succeeded":
+        assert target["deployment_id"] == "dep-2" and target["timings"] == {"total": 41.5}
+        assert target["digests"] == APP_RESULT["release"]["images"] and target["platform"] == "app_platform"
