@@ -13,7 +13,7 @@ import pytest
 import yaml
 from edge import LoadGenerator
 from lab_droplets import DROPLET, on_droplet
-from labtools import failed_task, recap, run_playbook
+from labtools import failed_task, recap, run_module, run_playbook
 
 # What the lab changes from the production defaults: cadence and `for` durations.
 LAB_MONITORING = {
@@ -35,6 +35,8 @@ LAB_MONITORING = {
     "monitoring_alert_disk_for": "10s",
     # The lab's test filesystem is a tmpfs (a lab droplet has no loop devices).
     "monitoring_alert_disk_fstypes_ignored": "overlay|squashfs",
+    # A deploy lock older than this is a killed deploy (longer than a lab deploy on a busy machine).
+    "monitoring_deploy_max_seconds": 90,
 }
 TEXTFILES = "/var/lib/prometheus/node-exporter"
 # The webhook receiver: a tiny http.server unit on the droplet's loopback, one JSON line per notification.
@@ -148,15 +150,18 @@ def test_only_the_edge_is_reachable_and_prometheus_answers_on_loopback(monitored
     assert promql('traefik_router_requests_total{router="sample-web@file"}'), "no public router metrics"
 
 
-def test_a_clean_deploy_under_load_sends_nothing(monitored):
+def test_five_clean_deploys_under_load_send_nothing(monitored):
+    """Deploy-aware: cutovers (each a new release, blue to green and back) page nobody."""
     provisioned, _, _ = monitored
     since = time.time()
     settings = yaml.safe_load(Path(provisioned.vars_file).read_text())
-    settings["env_files_services"]["web"]["APP_GREETING"] = "hello again"
     changed = Path(provisioned.vars_file).with_name("clean-deploy.yml")
-    changed.write_text(yaml.safe_dump(settings))
     with LoadGenerator(provisioned.address, rate=40) as load:
-        run_playbook("playbooks/deploy.yml", "-e", f"@{changed}", check=True)
+        for n in range(5):
+            settings["env_files_services"]["web"]["APP_GREETING"] = f"hello again {n}"
+            changed.write_text(yaml.safe_dump(settings))
+            done = run_playbook("playbooks/deploy.yml", "-e", f"@{changed}", check=True)
+            assert "nothing to do" not in done.stdout, done.stdout[-2000:]
         time.sleep(2)
     assert not load.problems(), load.summary()
     # Longer than every lab `for` plus group_wait after the cutover: anything pending would have been sent.
@@ -292,3 +297,32 @@ def test_error_rate_pages_at_10_percent_not_at_1_percent_nor_below_the_traffic_g
         on_droplet("systemctl stop berth-lab-load", check=False)
     routers = {a.get("router") for n in error_notes(loud) for a in n["labels"]}
     assert routers == {"sample-web@file"}, notifications()
+
+
+def test_a_held_deploy_lock_never_holds_back_service_down_and_a_killed_deploy_is_noticed(monitored):
+    """What a deploy killed mid-way leaves behind: its lock (taken by deploy_lock, as the release role
+    takes it), never released. While young it only holds back warnings, so the site going down still
+    pages; older than monitoring_deploy_max_seconds it pages itself (DeployLockStuck); released, resolved."""
+    lock = {"path": "/opt/sample/releases/.deploy.lock", "token": "20261205T000000Z-dead"}
+    since = time.time()
+    failed, taken = run_module("berth.ops.deploy_lock", {**lock, "holder": "a killed deploy", "ttl": 900}, DROPLET)
+    assert not failed and taken.get("changed"), taken
+    try:
+        deadline = time.time() + 45
+        while not promql('berth_deploy_in_progress{app="sample"} == 1') and time.time() < deadline:
+            time.sleep(1)
+        assert promql('berth_deploy_in_progress{app="sample"} == 1'), "the held lock never showed as a deploy"
+        colour = live_colour()
+        down = time.time()
+        on_droplet(f"docker stop sample-{colour}-web-1")
+        try:
+            print(f"\nsite down during a deploy -> ServiceDown in {wait_for('ServiceDown', 'firing', down, 60):.1f} s")
+        finally:
+            on_droplet(f"docker start sample-{colour}-web-1")
+        stuck = wait_for("DeployLockStuck", "firing", since, LAB_MONITORING["monitoring_deploy_max_seconds"] + 60)
+        print(f"killed deploy's lock -> DeployLockStuck in {stuck:.1f} s")
+    finally:
+        released = time.time()
+        failed, gone = run_module("berth.ops.deploy_lock", {**lock, "state": "absent"}, DROPLET)
+        assert not failed, gone
+    print(f"lock released -> resolved in {wait_for('DeployLockStuck', 'resolved', released, 60):.1f} s")
