@@ -159,6 +159,8 @@ def test_five_clean_deploys_under_load_send_nothing(monitored):
     with LoadGenerator(provisioned.address, rate=40) as load:
         for n in range(5):
             settings["env_files_services"]["web"]["APP_GREETING"] = f"hello again {n}"
+            # The last release also logs each request (plain env), so logs.yml has lines to find.
+            settings["berth_services"]["web"].setdefault("env", {})["APP_ACCESS_LOG"] = "true" if n == 4 else "false"
             changed.write_text(yaml.safe_dump(settings))
             done = run_playbook("playbooks/deploy.yml", "-e", f"@{changed}", check=True)
             assert "nothing to do" not in done.stdout, done.stdout[-2000:]
@@ -326,3 +328,19 @@ def test_a_held_deploy_lock_never_holds_back_service_down_and_a_killed_deploy_is
         failed, gone = run_module("berth.ops.deploy_lock", {**lock, "state": "absent"}, DROPLET)
         assert not failed, gone
     print(f"lock released -> resolved in {wait_for('DeployLockStuck', 'resolved', released, 60):.1f} s")
+
+
+def test_logs_returns_the_live_colours_lines_of_a_service(monitored):
+    """playbooks/logs.yml: a request's line is in the live colour's log and not in the other colour's."""
+    provisioned, _, _ = monitored
+    marker = f"berth-logs-{int(time.time() * 1000)}"
+    on_droplet(f"curl -ks -o /dev/null -H 'Host: sample.berth.test' https://127.0.0.1/{marker}")
+    colour = live_colour()
+    other = "blue" if colour == "green" else "green"
+    shown = {}
+    for which in ("live", other):
+        done = run_playbook("playbooks/logs.yml", "-e", f"@{provisioned.vars_file}", "-e", "berth_logs_service=web",
+                            "-e", f"berth_logs_grep={marker}", "-e", f"berth_logs_colour={which}", check=True)
+        shown[which] = done.stdout.count(marker)
+    # The live run shows the request once in its lines (besides the pattern echoed in its own header).
+    assert shown["live"] > shown[other], shown
