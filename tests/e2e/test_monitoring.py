@@ -305,6 +305,7 @@ def test_a_held_deploy_lock_never_holds_back_service_down_and_a_killed_deploy_is
     """What a deploy killed mid-way leaves behind: its lock (taken by deploy_lock, as the release role
     takes it), never released. While young it only holds back warnings, so the site going down still
     pages; older than monitoring_deploy_max_seconds it pages itself (DeployLockStuck); released, resolved."""
+    provisioned, _, lab = monitored
     lock = {"path": "/opt/sample/releases/.deploy.lock", "token": "20261205T000000Z-dead"}
     since = time.time()
     failed, taken = run_module("berth.ops.deploy_lock", {**lock, "holder": "a killed deploy", "ttl": 900}, DROPLET)
@@ -323,6 +324,9 @@ def test_a_held_deploy_lock_never_holds_back_service_down_and_a_killed_deploy_is
             on_droplet(f"docker start sample-{colour}-web-1")
         stuck = wait_for("DeployLockStuck", "firing", since, LAB_MONITORING["monitoring_deploy_max_seconds"] + 60)
         print(f"killed deploy's lock -> DeployLockStuck in {stuck:.1f} s")
+        # status.yml lists what fires on the host's Prometheus.
+        status = run_playbook("playbooks/status.yml", "-e", f"@{provisioned.vars_file}", "-e", f"@{lab}")
+        assert "warning DeployLockStuck app=sample since" in status.stdout, status.stdout[-3000:]
     finally:
         released = time.time()
         failed, gone = run_module("berth.ops.deploy_lock", {**lock, "state": "absent"}, DROPLET)
