@@ -123,8 +123,8 @@ def killed_under_load(provisioned, app: App, variables: dict, at: str, after: fl
 
 def broke_a_dead_lock(output: str) -> bool:
     """Whether a run's output shows it broke the lock of a run that died on this controller."""
-    return re.search(r"Lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:",
-                     output) is not None
+    return re.search(r"lock \| Break the lock of a deploy that died on this controller\] \**\nchanged:",
+                     output, re.IGNORECASE) is not None
 
 
 def assert_load(load: LoadGenerator, versions: list[str] | None = None) -> None:
