@@ -179,6 +179,13 @@ def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
     assert all(len(spells[host]) == 1 for host in HOSTS), spells
     # HAProxy sent a DOWN host nothing: its request count did not move while it was DOWN.
     assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
+    # logs.yml across the fleet reads each host's live colour: the new release's start line once per
+    # host, none of the warm previous colour's.
+    logs = run_playbook("playbooks/logs.yml", "-e", "berth_logs_service=web",
+                        "-e", json.dumps({"berth_logs_grep": "testapp lean-"}), env=write_inventory(fleet, 2))
+    assert logs.returncode == 0, logs.stdout[-3000:]
+    started = logs.stdout.count(f"testapp {APP.tag(2)} listening")
+    assert started == len(HOSTS) and f"testapp {APP.tag(1)} listening" not in logs.stdout, logs.stdout[-3000:]
 
 
 @pytest.mark.parametrize("where", ["gate", "confirm"])
