@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
+from test_spec_refusals import load  # a role's files as Ansible reads them (strings may be templates)
 
 SOURCE = Path(__file__).resolve().parents[2] / "roles" / "pg_backup" / "files" / "berth_pg_backup.py"
 spec = importlib.util.spec_from_file_location("berth_pg_backup", SOURCE)
@@ -212,22 +213,8 @@ def test_the_metrics_file_is_world_readable_under_the_units_umask(tmp_path):
 ROOT = SOURCE.parents[3]
 
 
-def role_file(relative: str):
-    """A role or playbook file as Ansible reads it: every string may be a template."""
-
-    def trusted(data):
-        if isinstance(data, str):
-            return trust_as_template(data)
-        if isinstance(data, dict):
-            return {key: trusted(value) for key, value in data.items()}
-        if isinstance(data, list):
-            return [trusted(value) for value in data]
-        return data
-    return trusted(DataLoader().load_from_file(str(ROOT / relative)))
-
-
 def restore_rule(live_spec) -> str:
-    variables = {**role_file("roles/pg_backup/vars/main.yml"), "__pg_backup_live": {"live_spec": live_spec}}
+    variables = {**load("roles/pg_backup/vars/main.yml"), "__pg_backup_live": {"live_spec": live_spec}}
     return Templar(loader=DataLoader(), variables=variables).template(variables["__pg_backup_restore_rule"])
 
 
@@ -240,14 +227,14 @@ def test_the_maintenance_answer_covers_every_public_router_of_the_live_release()
 
 
 def test_restore_yml_only_composes_and_names_each_place_by_the_release_roles_variable():
-    play = role_file("playbooks/restore.yml")[0]
+    play = load("playbooks/restore.yml")[0]
     includes = [task["ansible.builtin.include_role"] for task in play["tasks"]]
     assert [(i["name"], i["tasks_from"]) for i in includes] == [("berth.ops.release", "attempt.yml"),
                                                                  ("berth.ops.pg_backup", "restore.yml")]
     places = play["tasks"][1]["vars"]
-    release_defaults = role_file("roles/release/defaults/main.yml")
-    entry = role_file("roles/pg_backup/meta/argument_specs.yml")["argument_specs"]["restore"]["options"]
-    pg_backup_defaults = role_file("roles/pg_backup/defaults/main.yml")
+    release_defaults = load("roles/release/defaults/main.yml")
+    entry = load("roles/pg_backup/meta/argument_specs.yml")["argument_specs"]["restore"]["options"]
+    pg_backup_defaults = load("roles/pg_backup/defaults/main.yml")
     # Every input of the entry point without a default is given, each from one public release_* variable.
     assert {name for name in entry if name not in pg_backup_defaults} == set(places)
     for name, value in places.items():
@@ -262,7 +249,7 @@ def test_restore_yml_only_composes_and_names_each_place_by_the_release_roles_var
 
 
 def test_the_restore_gates_with_the_releases_own_checks():
-    tasks = role_file("roles/pg_backup/tasks/restore.yml")
+    tasks = load("roles/pg_backup/tasks/restore.yml")
     replace = next(task for task in tasks if "block" in task and "Replace the live" in task["name"])
     gate = next(task["berth.ops.health_gate"] for task in replace["block"] if "berth.ops.health_gate" in task)
     assert set(gate) == {"checks"} and "berth.ops.gate_checks(__pg_backup_live.live_colour" in gate["checks"]
