@@ -19,16 +19,25 @@ from ._http import Response, TransportError
 
 MISSING = object()
 
+# A check's settings where it names none: health_gate's option defaults (its DOCUMENTATION repeats them, a
+# unit test holds them equal) and the confirm path's check. A service's own health settings default in
+# _spec.HEALTH_DEFAULTS (berth_services.<name>.health), which every gate and confirm check of a release
+# passes in full; these apply only to a bare health_gate call and to berth_confirm_path.
+CHECK_DEFAULTS: dict[str, Any] = {"status_codes": [200], "successes": 3, "max_bad_answers": 10,
+                                  "max_connection_errors": 30, "interval": 1.0, "timeout": 0.8}
+# Seconds for the whole gate when a check names no deadline and no start_timeout.
+DEFAULT_DEADLINE = 60.0
+
 
 @dataclass
 class Policy:
-    successes: int = 3
-    max_bad_answers: int = 10
-    max_connection_errors: int = 30
-    interval: float = 1.0
-    timeout: float = 0.8
-    deadline: float = 60.0
-    expected_status: tuple[int, ...] = (200,)
+    successes: int = CHECK_DEFAULTS["successes"]
+    max_bad_answers: int = CHECK_DEFAULTS["max_bad_answers"]
+    max_connection_errors: int = CHECK_DEFAULTS["max_connection_errors"]
+    interval: float = CHECK_DEFAULTS["interval"]
+    timeout: float = CHECK_DEFAULTS["timeout"]
+    deadline: float = DEFAULT_DEADLINE
+    expected_status: tuple[int, ...] = tuple(CHECK_DEFAULTS["status_codes"])
     body_regex: str | None = None
     json_match: dict[str, Any] | None = None
     # Until the first good answer only this counts for refused connections and unexpected statuses (a 5xx,

@@ -377,14 +377,34 @@ def gate_checks(spec: dict, colour: str, gate_url: str, warm: bool = False) -> l
 def public_host(spec: dict, rule: str) -> str | None:
     """The host a request must name to reach a public router, or None when the rule is not host-only."""
     if rule == "PathPrefix(`/`)":
-        return spec["domain"] or f"{spec['app']}.local"
+        return default_host(spec)
     match = re.fullmatch(r"Host\(`([^`]+)`\)(?:\s*&&\s*PathPrefix\(`/`\))?", rule)
     return match.group(1) if match else None
 
 
-def confirm_checks(spec: dict, public_url: str, confirm_window: float) -> list[dict]:
+def default_host(spec: dict) -> str:
+    """The host the public entrypoint answers for: the domain, or <app>.local when every host is routed."""
+    return spec["domain"] or f"{spec['app']}.local"
+
+
+def fill_colour(value: Any, colour: str) -> Any:
+    """`value` with each '{colour}' in its strings replaced by the colour going live (berth_confirm_json_match)."""
+    if isinstance(value, str):
+        return value.replace("{colour}", colour)
+    if isinstance(value, dict):
+        return {key: fill_colour(item, colour) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill_colour(item, colour) for item in value]
+    return value
+
+
+def confirm_checks(spec: dict, public_url: str, confirm_window: float, *, colour: str = "", path: str = "",
+                   json_match: dict | None = None) -> list[dict]:
     """One check per public router that a Host header reaches, through the public entrypoint, with the
-    service's own health settings; a warm service gets no 'not ready' grace, only `confirm_window` seconds."""
+    service's own health settings; a warm service gets no 'not ready' grace, only `confirm_window` seconds.
+    With `path` (berth_confirm_path) one more check of that path on the default host, whose answer must
+    carry `json_match` (berth_confirm_json_match) with '{colour}' read as `colour`, the colour going live;
+    it takes health_gate's own settings."""
     checks = []
     for name, rule in spec["routers"].items():
         host = public_host(spec, rule)
@@ -395,4 +415,8 @@ def confirm_checks(spec: dict, public_url: str, confirm_window: float) -> list[d
             continue
         check = _health_check(name, spec["services"][target]["health"], public_url, host)
         checks.append({**check, "deadline": confirm_window})
+    if path:
+        checks.append({"name": "confirm_path", "url": public_url + path,
+                       "json_match": fill_colour(json_match, colour) or None,
+                       "headers": {"Host": default_host(spec)}, "deadline": confirm_window})
     return checks

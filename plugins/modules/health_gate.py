@@ -218,7 +218,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils._gate import Gate, Policy
+from ansible_collections.berth.ops.plugins.module_utils._gate import CHECK_DEFAULTS, DEFAULT_DEADLINE, Gate, Policy
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 
 CHECK_KEYS = ("url", "name", "headers", "status_codes", "body_regex", "json_match", "successes", "interval",
@@ -232,15 +232,15 @@ def argument_spec() -> dict:
         "checks": {"type": "list", "elements": "dict", "default": []},
         "method": {"type": "str", "default": "GET", "choices": ["GET", "HEAD"]},
         "headers": {"type": "dict", "default": {}},
-        "status_codes": {"type": "list", "elements": "int", "default": [200]},
+        "status_codes": {"type": "list", "elements": "int", "default": list(CHECK_DEFAULTS["status_codes"])},
         "body_regex": {"type": "str"},
         "json_match": {"type": "dict"},
-        "successes": {"type": "int", "default": 3},
+        "successes": {"type": "int", "default": CHECK_DEFAULTS["successes"]},
         "start_timeout": {"type": "float"},
-        "max_bad_answers": {"type": "int", "default": 10},
-        "max_connection_errors": {"type": "int", "default": 30},
-        "interval": {"type": "float", "default": 1.0},
-        "timeout": {"type": "float", "default": 0.8},
+        "max_bad_answers": {"type": "int", "default": CHECK_DEFAULTS["max_bad_answers"]},
+        "max_connection_errors": {"type": "int", "default": CHECK_DEFAULTS["max_connection_errors"]},
+        "interval": {"type": "float", "default": CHECK_DEFAULTS["interval"]},
+        "timeout": {"type": "float", "default": CHECK_DEFAULTS["timeout"]},
         "deadline": {"type": "float"},
         "validate_certs": {"type": "bool", "default": True},
         "ca_path": {"type": "path"},
@@ -274,7 +274,8 @@ def policy_of(check: dict) -> Policy:
     deadline = check.get("deadline")
     if deadline is None:
         budget = (int(check["successes"]) + int(check["max_bad_answers"]) + int(check["max_connection_errors"]) + 2)
-        deadline = (start + budget * max(float(check["interval"]), float(check["timeout"]))) if start else 60.0
+        step = max(float(check["interval"]), float(check["timeout"]))
+        deadline = start + budget * step if start else DEFAULT_DEADLINE
     return Policy(successes=int(check["successes"]), max_bad_answers=int(check["max_bad_answers"]),
                   max_connection_errors=int(check["max_connection_errors"]), interval=float(check["interval"]),
                   timeout=float(check["timeout"]), deadline=float(deadline),

@@ -92,6 +92,23 @@ def test_gate_and_confirm_checks_use_each_services_health_settings():
     assert confirm[0]["deadline"] == 20 and "start_timeout" not in confirm[0]
 
 
+def test_the_confirm_path_names_the_colour_going_live_where_json_match_says_colour():
+    checks = _release.confirm_checks(SPEC, "https://127.0.0.1:443", 20, colour="green", path="/",
+                                     json_match={"colour": "{colour}", "who": "app {colour}", "n": 3, "ok": True})
+    assert checks[-1] == {"name": "confirm_path", "url": "https://127.0.0.1:443/",
+                          "headers": {"Host": "shop.example.com"}, "deadline": 20,
+                          "json_match": {"colour": "green", "who": "app green", "n": 3, "ok": True}}
+    # Every host routed: the entrypoint's own name, as the public router's.
+    anywhere = {**SPEC, "domain": "", "routers": {"web": "PathPrefix(`/`)"}}
+    checks = _release.confirm_checks(anywhere, "http://127.0.0.1", 20, colour="blue", path="/up")
+    assert [c["headers"]["Host"] for c in checks] == ["shop.local", "shop.local"]
+    assert checks[-1]["url"] == "http://127.0.0.1/up" and checks[-1]["json_match"] is None
+    # No berth_confirm_path: only the routers' own checks, whatever the JSON match says.
+    assert [c["name"] for c in _release.confirm_checks(SPEC, "https://127.0.0.1", 20, colour="blue",
+                                                                json_match={"a": "{colour}"})] \
+        == ["web"]
+
+
 def test_a_warm_colour_is_gated_for_one_good_answer_under_the_same_settings():
     cold = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081")[0]
     warm = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081", warm=True)[0]
