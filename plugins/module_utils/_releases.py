@@ -141,3 +141,55 @@ def plan_deploy(live_state: dict, spec: dict, differences: list[str], same: Call
     warm = warm if warm and went_live(records, warm) and same(warm) else ""
     return {"colour": colour, "noop": not differences, "warm": bool(warm), "adopt": False, "rendered": warm,
             "differences": differences}
+
+
+# What a rollback or switch returns to (release_plan, kind rollback or switch; tests/unit/test_release_plan.py).
+
+def return_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,
+                  idle_containers: dict) -> tuple[dict | None, str]:
+    """The record a rollback or switch returns to, or (None, why not). ``live``: the live colour's record,
+    ``live_sum`` its release checksum; ``idle_containers``: the other colour's (service -> {release, running}).
+
+    - switch: the succeeded record whose release directory the idle colour's containers run;
+    - rollback to ``wanted``: that succeeded record;
+    - rollback: the newest succeeded record older than the live one whose release differs from it."""
+    good = [r for r in records if r.get("status") == "succeeded"]
+    if kind == "switch":
+        ids = {c.get("release") for c in idle_containers.values()}
+        if len(ids) != 1 or not idle_containers:
+            return None, "the other colour has no containers of one release"
+        rendered = ids.pop()
+        match = next((r for r in good if rendered_of(r) == rendered), None)
+        return match, "" if match else f"no succeeded release rendered {rendered}"
+    if wanted:
+        match = next((r for r in good if r.get("id") == wanted), None)
+        return match, "" if match else f"no succeeded release {wanted}"
+    if live is None:
+        return None, "nothing is live"
+    older = good[good.index(live) + 1:] if live in good else good
+    match = next((r for r in older if r.get("checksum") != live_sum), None)
+    return match, "" if match else "no previous good release to return to"
+
+
+def plan_return(kind: str, live_state: dict, wanted: str, spec_of: Callable[[str], dict | None]) -> dict:
+    """What a rollback or switch does on a host: {target, spec, warm, rendered, env_from}, or {refused: why}.
+
+    ``live_state``: records (newest first), live (the live colour's record), live_sum (its release checksum)
+    and idle (the idle colour's containers). ``spec_of(rendered)``: the spec kept in that release directory
+    (None when it is gone).
+
+    - warm: the idle colour runs every app service of the target: a flip, nothing rendered;
+    - a switch flips to what the idle colour runs, warm or not (its containers are started again);
+    - else a rollback renders the target's release anew in the idle colour, with the env values kept in
+      the target's release directory (``env_from``)."""
+    idle = live_state["idle"]
+    target, why = return_target(kind, live_state["records"], live_state["live"], live_state["live_sum"],
+                                wanted=wanted, idle_containers=idle)
+    rendered = rendered_of(target)
+    spec = spec_of(rendered) if target else None
+    if target is None or spec is None:
+        return {"refused": why or "its release directory is gone"}
+    warm = colour_release(idle, spec) == rendered
+    reuse = warm or kind == "switch"
+    return {"target": target, "spec": spec, "warm": warm, "rendered": rendered if reuse else "",
+            "env_from": "" if reuse else rendered}

@@ -212,25 +212,7 @@ colour_release = _releases.colour_release
 went_live = _releases.went_live
 
 
-def pick_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,
-                idle_containers: dict) -> tuple[dict | None, str]:
-    """The record to return to for rollback/switch, or (None, why not)."""
-    good = [r for r in records if r.get("status") == "succeeded"]
-    if kind == "switch":
-        ids = {c.get("release") for c in idle_containers.values()}
-        if len(ids) != 1 or not idle_containers:
-            return None, "the other colour has no containers of one release"
-        rendered = ids.pop()
-        match = next((r for r in good if rendered_of(r) == rendered), None)
-        return match, "" if match else f"no succeeded release rendered {rendered}"
-    if wanted:
-        match = next((r for r in good if r.get("id") == wanted), None)
-        return match, "" if match else f"no succeeded release {wanted}"
-    if live is None:
-        return None, "nothing is live"
-    older = good[good.index(live) + 1:] if live in good else good
-    match = next((r for r in older if r.get("checksum") != live_sum), None)
-    return match, "" if match else "no previous good release to return to"
+pick_target = _releases.return_target
 
 
 def main() -> None:
@@ -263,19 +245,16 @@ def main() -> None:
         result.update(spec=spec, **decided,
                       checksums=rendered_release(root, decided["rendered"])[2] if decided["rendered"] else {})
     else:
-        target, why = pick_target(p["kind"], records, live, live_sums.get("release", ""), wanted=p["target"],
-                                  idle_containers=idle)
-        spec, env, sums = rendered_release(root, rendered_of(target))
-        if target is None or spec is None:
-            module.fail_json(msg=f"{p['kind']} refused: {why or 'its release directory is gone'}. Nothing was changed.",
-                             **result)
-        rendered = rendered_of(target)
-        warm = colour_release(idle, spec) == rendered
-        result.update(target=target, spec=spec, checksums=sums, noop=False, warm=warm,
+        state = {"records": records, "live": live, "live_sum": live_sums.get("release", ""), "idle": idle}
+        decided = _releases.plan_return(p["kind"], state, p["target"],
+                                        lambda rendered: rendered_release(root, rendered)[0])
+        if "refused" in decided:
+            module.fail_json(msg=f"{p['kind']} refused: {decided['refused']}. Nothing was changed.", **result)
+        spec, env, sums = rendered_release(root, rendered_of(decided["target"]))
+        result.update(target=decided["target"], spec=spec, checksums=sums, noop=False, warm=decided["warm"],
                       differences=_release.differences(live_spec, spec) + _release.env_report(
                           live_env, _release.env_digests(env, "compare"), "compare"),
-                      rendered=rendered if warm or p["kind"] == "switch" else "",
-                      env_from="" if warm or p["kind"] == "switch" else rendered)
+                      rendered=decided["rendered"], env_from=decided["env_from"])
     spec = result.get("spec") or {}
     result["images"] = {name: svc["image"] for group in ("services", "accessories")
                         for name, svc in spec.get(group, {}).items()}

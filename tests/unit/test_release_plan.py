@@ -129,3 +129,42 @@ def test_only_exactly_this_release_is_adopted():
     mixed["containers"]["green"] = {"web": running("r3"), "worker": running("r4")}
     got = _releases.plan_deploy(mixed, {"services": {"web": {}, "worker": {}}}, ["x"], lambda r: True)
     assert got["adopt"] is False
+
+
+# What a rollback or switch does (_releases.plan_return), from what the host showed.
+
+def back(kind: str, idle: dict, wanted: str = "", kept: frozenset = frozenset({"r1", "r2"}), live=RECORDS[1]) -> dict:
+    live_state = {"records": RECORDS, "live": live, "live_sum": "c2", "idle": idle}
+    return _releases.plan_return(kind, live_state, wanted, lambda rendered: SPEC if rendered in kept else None)
+
+
+def test_a_rollback_to_what_the_idle_colour_runs_is_a_flip():
+    got = back("rollback", {"web": running("r1"), "worker": running("r1")})
+    assert got == {"target": RECORDS[3], "spec": SPEC, "warm": True, "rendered": "r1", "env_from": ""}
+
+
+def test_a_rollback_to_a_stopped_colour_renders_the_target_anew_with_its_env():
+    stopped = {"web": {"release": "r1", "running": False}, "worker": running("r1")}
+    for idle in ({}, stopped, {"web": running("r9"), "worker": running("r9")}):
+        got = back("rollback", idle)
+        assert got == {"target": RECORDS[3], "spec": SPEC, "warm": False, "rendered": "", "env_from": "r1"}
+
+
+def test_a_rollback_to_a_named_release_reuses_its_rendering():
+    # r2b went live by reusing r2's directory (a warm switch): returning to it names r2, where its files are.
+    got = back("rollback", {"web": running("r2"), "worker": running("r2")}, wanted="r2b", live=RECORDS[3])
+    assert got["target"] is RECORDS[2] and got["rendered"] == "r2" and got["warm"]
+
+
+def test_a_switch_flips_to_what_the_idle_colour_runs_even_when_stopped():
+    idle = {"web": {"release": "r1", "running": False}, "worker": {"release": "r1", "running": False}}
+    assert back("switch", idle) == {"target": RECORDS[3], "spec": SPEC, "warm": False, "rendered": "r1",
+                                    "env_from": ""}
+    assert back("switch", {"web": running("r1"), "worker": running("r1")})["warm"]
+
+
+def test_a_return_is_refused_with_why_and_when_the_release_directory_is_gone():
+    assert back("switch", {}) == {"refused": "the other colour has no containers of one release"}
+    assert back("rollback", {}, live=None) == {"refused": "nothing is live"}
+    assert back("rollback", {}, wanted="r3") == {"refused": "no succeeded release r3"}, "a failed release"
+    assert back("rollback", {}, kept=frozenset()) == {"refused": "its release directory is gone"}
