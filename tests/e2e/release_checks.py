@@ -45,12 +45,12 @@ def stack(app: App, tag: str, echo: str = "alpha", web: dict | None = None, **ex
     service = {"image": f"{IMAGE}:{tag}", "port": app.port, "health_path": "/health",
                "health": {"interval": 1, "timeout": 2, "successes": 3, "start_timeout": 60},
                "stop_grace_period": app.stop_grace_period, "memory": "128m"}
-    confirm = ({"berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{{ release_colour }}"}}
+    confirm = ({"berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{colour}"}}
                if app.confirm_root else {"berth_confirm_path": "", "berth_confirm_json_match": {}})
     return {"berth_app": app.name, "berth_domain": app.domain, "berth_tls": "files",
             "berth_services": {"web": {**service, **(web or {})}},
             "berth_accessories": {}, "berth_hooks": [],
-            "env_files_services": {"web": {"APP_ECHO": echo}},
+            "berth_env": {"web": {"APP_ECHO": echo}},
             **confirm, **extra}
 
 

@@ -52,7 +52,7 @@ CASES = [
     Case("domain with an underscore", at("berth_domain", "in_puts.berth.test"), "berth_domain",
          "in_puts.berth.test"),
     # A secret's value is never shown: the message names the key and says "(hidden)".
-    Case("env file value with a NUL", at("env_files_services.web.APP_ECHO", "line1\0line2"),
+    Case("env file value with a NUL", at("berth_env.web.APP_ECHO", "line1\0line2"),
          re.escape("berth_env.web.APP_ECHO"), "(hidden)", secret="line1"),
     Case("rollback to a path", at("release", "../../etc/passwd"), "release", "../../etc/passwd", "rollback"),
 ]
@@ -118,7 +118,7 @@ def test_a_malformed_domain_is_refused_under_load_and_users_see_nothing(good_rel
 def test_a_value_with_newlines_and_tabs_reaches_the_app_exactly(good_release):
     """The other half of "values an env file cannot carry": newlines and tabs are passed, byte for byte."""
     variables = good()
-    variables["env_files_services"]["web"]["APP_ECHO"] = "line1\nline2\ttabbed 'quoted' $HOME \\"
+    variables["berth_env"]["web"]["APP_ECHO"] = "line1\nline2\ttabbed 'quoted' $HOME \\"
     result = playbook(good_release, "deploy", variables)
     assert result.returncode == 0, result.stdout[-3000:]
     colour = releases(APP)[0]["colour"]

@@ -76,20 +76,20 @@ CASES = [
     # berth_tls is not here: whether Traefik's web entrypoint redirects to websecure is its static
     # config (provision.yml), so a stack cannot turn TLS off alone; a deploy that tries fails at the
     # confirm and is undone (seen: 301 from :80), which is right.
-    ("secret env key", {"env_files_services": {"web": {"APP_GREETING": "changed"}}},
+    ("secret env key", {"berth_env": {"web": {"APP_GREETING": "changed"}}},
      [lambda: live_release_file("env/web.env")], True),
 ]
 # The no-op rerun is the same comparison for every case (the checksum the rollback check below reads):
 # run it for one.
 RERUN = "every container field at once"
-TOP_LEVEL = {"berth_domain", "berth_tls", "env_files_services", "berth_accessories"}
+TOP_LEVEL = {"berth_domain", "berth_tls", "berth_env", "berth_accessories"}
 
 
 def variables(change: dict | None) -> dict:
     web = dict(BASE_WEB)
     # No accessories here, so no env for them either (env for a service the stack lacks is refused).
     top: dict = {"berth_hooks": [], "berth_accessories": {}, "berth_confirm_path": "",
-                 "env_files_services": {"web": {"APP_GREETING": "hello"}}}
+                 "berth_env": {"web": {"APP_GREETING": "hello"}}}
     for key, value in (change or {}).items():
         (top if key in TOP_LEVEL else web).__setitem__(key, value)
     return {"berth_services": {"web": web}, **top}

@@ -78,7 +78,7 @@ def write_inventory(fleet: dict, version: int, per_host: dict | None = None, ech
                     **extra: object) -> dict:
     """The stack as host variables of the three droplets in the inventory (they win over the lab's
     group_vars/all; extra vars would win over per-host ones). Returns the environment to run with."""
-    variables = stack(APP, APP.tag(version), env_files_services={"web": {"APP_ECHO": echo, **QUICK}},
+    variables = stack(APP, APP.tag(version), berth_env={"web": {"APP_ECHO": echo, **QUICK}},
                       berth_lb=LB, berth_serial=1, **extra)
     hosts = {host: {"ansible_host": address, **variables, **(per_host or {}).get(host, {})}
              for host, address in fleet["addresses"].items()}
@@ -196,7 +196,7 @@ def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_
         pytest.fail("the rolling deploy test runs first and leaves release 2 live")
     before = {host: live_record(host)["id"] for host in HOSTS}
     # The gate: the app's /health answers 500 there. The confirm: its public answer must name a colour it never has.
-    per_host = {HOSTS[1]: {"env_files_services": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}}}
+    per_host = {HOSTS[1]: {"berth_env": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}}}
                 if where == "gate" else {"berth_confirm_json_match": {"colour": "none"}}}
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
         load.wait_for_answers(200)

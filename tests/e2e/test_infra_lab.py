@@ -65,8 +65,8 @@ def test_infra_droplets_are_provisioned_and_deployed_through_the_inventory(world
     extra = tmp / "vars.yml"
     extra.write_text(yaml.safe_dump({
         "firewall_ssh_allow": [f"{gateway}/32"],
-        "env_files_services": {"web": {"APP_GREETING": "hello from infra"},
-                               "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}},
+        "berth_env": {"web": {"APP_GREETING": "hello from infra"},
+                      "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}},
     }))
     provision = run(tmp, "playbooks/provision.yml", inventory, "-e", f"@{extra}")
     assert provision.returncode == 0, provision.stdout[-4000:]

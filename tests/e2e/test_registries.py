@@ -33,8 +33,8 @@ def mixed(registries: dict) -> dict:
                  berth_accessories={"db": {"image": DB_IMAGE, "volumes": ["mixed-db:/var/lib/postgresql/data"],
                                            "healthcheck": {"test": ["CMD", "pg_isready", "-U", "mixed"],
                                                            "interval": "2s", "retries": 30}}},
-                 env_files_services={"web": {"APP_ECHO": "alpha"},
-                                     "db": {"POSTGRES_USER": "mixed", "POSTGRES_PASSWORD": db_password}},
+                 berth_env={"web": {"APP_ECHO": "alpha"},
+                             "db": {"POSTGRES_USER": "mixed", "POSTGRES_PASSWORD": db_password}},
                  berth_registries=registries)
 
 

@@ -55,7 +55,7 @@ def variants() -> dict[str, dict]:
         "shared-berth-app": {"berth_app": "shop"},
         "shared-berth-registries": {"berth_registries": {"hub.berth.test": {}}},
         # Read by no host role: must not make provision converge again.
-        "control-app-secret": {"env_files_services": {"web": {"SECRET_KEY": "another"}}},
+        "control-app-secret": {"berth_env": {"web": {"SECRET_KEY": "another"}}},
     })
     return hosts
 
