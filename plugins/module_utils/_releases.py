@@ -143,6 +143,22 @@ def plan_deploy(live_state: dict, spec: dict, differences: list[str], same: Call
             "differences": differences}
 
 
+def adopted_fallback(records: list[dict], containers: dict, adopted_colour: str, adopted_rendered: str,
+                     spec_of: Callable[[str], dict | None]) -> dict:
+    """What a failed gate or confirm of an adopted release (plan_deploy's adopt) returns users to:
+    {colour, release, warm, routes_from}. Users saw, before the killed run's switch, the newest succeeded
+    release of the other colour. Only when that colour still runs every app service of it (``warm``) are
+    the routes the killed run saved (in its release directory, ``adopted_rendered``) put back
+    (``routes_from``); otherwise nothing else would answer, so the adopted release stays live.
+    ``spec_of(rendered)``: the spec kept in that release directory (None when it is gone)."""
+    colour = other(adopted_colour)
+    record = live_record(records, colour)
+    rendered = rendered_of(record)
+    warm = bool(rendered) and colour_release(containers.get(colour, {}), spec_of(rendered)) == rendered
+    return {"colour": colour, "release": record["id"] if record else "", "warm": warm,
+            "routes_from": adopted_rendered if warm else ""}
+
+
 # What a rollback or switch returns to (release_plan, kind rollback or switch; tests/unit/test_release_plan.py).
 
 def return_target(kind: str, records: list[dict], live: dict | None, live_sum: str, *, wanted: str,

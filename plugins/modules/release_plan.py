@@ -137,6 +137,16 @@ adopt:
     confirmed and recorded, and nothing is switched.
   returned: always
   type: bool
+fallback:
+  description:
+    - For an adopted release (RV(adopt)), where a failed gate or confirm returns users - C(colour) and
+      C(release), the newest succeeded release of the other colour, live before the killed run's switch - and
+      C(warm), whether that colour still runs every app service of it. Only then does the rescue put back
+      the routes the killed run saved in its release directory, C(routes_from); otherwise C(routes_from) is
+      empty and the adopted release stays live. Empty when not adopted.
+  returned: always
+  type: dict
+  sample: {"colour": "blue", "release": "20261205T101500Z-1a2b", "warm": true, "routes_from": "20261205T102000Z-3c4d"}
 warm:
   description: >-
     Whether the idle colour already runs exactly the target release and it went live before (no render,
@@ -232,7 +242,7 @@ def main() -> None:
     idle = containers[colour]
     result = {"changed": False, "live_colour": live_colour, "colour": colour, "live": live, "live_spec": live_spec,
               "containers": containers, "lock": _lock.read(os.path.join(root, "releases", ".deploy.lock")),
-              "target": None, "rendered": "", "env_from": "", "checksums": {}, "adopt": False,
+              "target": None, "rendered": "", "env_from": "", "checksums": {}, "adopt": False, "fallback": {},
               "live_checksum": live_sums.get("release", "")}
     key = p["env_key"]
     if p["kind"] == "deploy":
@@ -244,6 +254,9 @@ def main() -> None:
                                         lambda rendered: same_release(root, rendered, spec, digests, key))
         result.update(spec=spec, **decided,
                       checksums=rendered_release(root, decided["rendered"])[2] if decided["rendered"] else {})
+        if decided["adopt"]:
+            result["fallback"] = _releases.adopted_fallback(records, containers, live_colour, decided["rendered"],
+                                                            lambda rendered: rendered_release(root, rendered)[0])
     else:
         state = {"records": records, "live": live, "live_sum": live_sums.get("release", ""), "idle": idle}
         decided = _releases.plan_return(p["kind"], state, p["target"],
