@@ -75,6 +75,8 @@ def checksums(spec: dict, env: dict[str, dict[str, str]]) -> dict[str, Any]:
         "hooks": digest(spec.get("hooks", [])),
         "options": digest({k: spec.get(k) for k in ("keep_warm", "confirm_path")}),
     }
+    if spec.get("external"):  # only when given: a stack without it keeps its checksums
+        parts["external"] = digest(spec["external"])
     parts["release"] = digest(parts)
     return parts
 
@@ -136,6 +138,10 @@ def differences(old_spec: dict | None, new_spec: dict) -> list[str]:
                       ("confirm_path", "confirm path")):
         if old_spec.get(key) != new_spec.get(key):
             out.append(f"{noun}: {_show(old_spec.get(key))} -> {_show(new_spec.get(key))}")
+    old_external, new_external = old_spec.get("external") or {}, new_spec.get("external") or {}
+    for name in sorted(set(old_external) | set(new_external)):
+        if old_external.get(name) != new_external.get(name):
+            out.append(f"external service {name}: {_show(old_external.get(name))} -> {_show(new_external.get(name))}")
     return [line for line in out if line]
 
 

@@ -73,6 +73,13 @@ options:
     description: An extra path to check through the public entrypoint after the switch.
     type: str
     default: ""
+  external:
+    description:
+      - External services reached by URL (C(berth_external)), name to C({url, env, timeout, app_platform}). Each
+        URL goes into the secret env of the services C(env) names; RV(spec) keeps only its scheme, host, port,
+        TLS mode and env names, for the pre-flight (M(berth.ops.external_check)) and the difference report.
+    type: dict
+    default: {}
   env_key:
     description:
       - A secret of this attempt. When given, RV(env_digests) holds each env value as an HMAC under it,
@@ -175,6 +182,7 @@ def argument_spec() -> dict:
         "services": {"type": "dict", "required": True},
         "accessories": {"type": "dict", "default": {}},
         "env": {"type": "dict", "default": {}, "no_log": True},
+        "external": {"type": "dict", "default": {}, "no_log": True},
         "hooks": {"type": "list", "elements": "dict", "default": []},
         "keep_warm": {"type": "bool", "default": True},
         "public_service": {"type": "str", "default": ""},
