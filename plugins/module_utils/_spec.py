@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ansible_collections.berth.ops.plugins.module_utils import _external
 from ansible_collections.berth.ops.plugins.module_utils._release import router_name
 
 APP = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -602,8 +601,12 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
     confirm_path = inputs.get("confirm_path") or ""
     if confirm_path and (not isinstance(confirm_path, str) or not HEALTH_PATH.match(confirm_path)):
         errors.add("berth_confirm_path", confirm_path, "must be a URL path starting with '/'")
+    # Checked here, not kept in the spec: which colour answers is not part of a release.
+    json_match = inputs.get("confirm_json_match") or {}
+    if not isinstance(json_match, dict) or not all(isinstance(path, str) and path for path in json_match):
+        errors.add("berth_confirm_json_match", json_match,
+                   "must be a dict of JSON path: value ('{colour}' for the colour going live)")
     hooks = _hooks(inputs.get("hooks") or [], services, errors)
-    external = _external.check(inputs.get("external"), services, accessories, env_in, errors)
     _basic_auth_users(services, env_in, errors)
     routers = {}
     for name in routed:
@@ -620,8 +623,6 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
     spec = {"app": app, "domain": domain, "tls": tls, "keep_warm": keep_warm, "public_service": public,
             "routers": routers, "services": services, "accessories": accessories, "hooks": hooks,
             "confirm_path": confirm_path}
-    if external:  # only when given: a stack without it keeps its checksums
-        spec["external"] = external
     return spec, list(errors)
 
 

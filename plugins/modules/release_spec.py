@@ -73,11 +73,10 @@ options:
     description: An extra path to check through the public entrypoint after the switch.
     type: str
     default: ""
-  external:
+  confirm_json_match:
     description:
-      - External services reached by URL (C(berth_external)), name to C({url, env, timeout, app_platform}). Each
-        URL goes into the secret env of the services C(env) names; RV(spec) keeps only its scheme, host, port,
-        TLS mode and env names, for the pre-flight (M(berth.ops.external_check)) and the difference report.
+      - JSON fields that path must answer with (C(berth_confirm_json_match)), dotted path to value; C({colour})
+        in a value is the colour going live. Only checked here (it is not part of the release).
     type: dict
     default: {}
   env_key:
@@ -182,11 +181,11 @@ def argument_spec() -> dict:
         "services": {"type": "dict", "required": True},
         "accessories": {"type": "dict", "default": {}},
         "env": {"type": "dict", "default": {}, "no_log": True},
-        "external": {"type": "dict", "default": {}, "no_log": True},
         "hooks": {"type": "list", "elements": "dict", "default": []},
         "keep_warm": {"type": "bool", "default": True},
         "public_service": {"type": "str", "default": ""},
         "confirm_path": {"type": "str", "default": ""},
+        "confirm_json_match": {"type": "dict", "default": {}},
         "colour": {"type": "str", "default": ""},
         "env_key": {"type": "str", "no_log": True},
         "resolve": {"type": "bool", "default": True},

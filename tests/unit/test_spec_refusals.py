@@ -219,6 +219,8 @@ CASES: list[tuple[str, Callable[[dict], None], str]] = [
     ("keep_warm maybe", at("berth_keep_warm", "maybe"), "berth_keep_warm: 'maybe' must be true or false"),
     ("confirm path without slash", at("berth_confirm_path", "health"),
      "berth_confirm_path: 'health' must be a URL path starting with '/'"),
+    ("confirm json match a list", at("berth_confirm_json_match", ["colour"]),
+     "berth_confirm_json_match: ['colour'] must be a dict of JSON path: value ('{colour}' for the colour going live)"),
 ]
 # Routes, middlewares and container hardening (issue 22): one case per refusal, with its whole line.
 ROUTE = "berth_services.web.routes[0]"
