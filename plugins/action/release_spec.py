@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.berth.ops.plugins.module_utils import _registries, _release, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _external, _registries, _release, _spec
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
 
 INPUTS = ("app", "domain", "tls", "services", "accessories", "env", "hooks", "keep_warm", "public_service",
-          "confirm_path", "confirm_json_match", "colour")
+          "confirm_path", "confirm_json_match", "colour", "external")
 REGISTRY = ("registries", "registry", "username", "password", "ca_path", "validate_certs")
 
 
@@ -53,7 +53,8 @@ class ActionModule(ActionBase):
             spec, errors = _spec.pin(spec, pinned)
             if errors:
                 return {**result, "failed": True, "msg": "; ".join(errors)}
-        env = _release.env_values(args.get("env") or {})
+        # Each external service's URL is one more secret env value of the services it goes to.
+        env = _release.env_values(_external.merged_env(args.get("env") or {}, args.get("external")))
         digests = _release.env_digests(env, args["env_key"]) if args.get("env_key") else {}
         return {**result, "changed": False, "spec": spec, "images": images, "pinned": pinned,
                 "resolved": resolved,

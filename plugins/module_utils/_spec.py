@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ansible_collections.berth.ops.plugins.module_utils import _external
 from ansible_collections.berth.ops.plugins.module_utils._release import router_name
 
 APP = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -607,6 +608,7 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
         errors.add("berth_confirm_json_match", json_match,
                    "must be a dict of JSON path: value ('{colour}' for the colour going live)")
     hooks = _hooks(inputs.get("hooks") or [], services, errors)
+    external = _external.check(inputs.get("external"), services, accessories, env_in, errors)
     _basic_auth_users(services, env_in, errors)
     routers = {}
     for name in routed:
@@ -623,6 +625,8 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
     spec = {"app": app, "domain": domain, "tls": tls, "keep_warm": keep_warm, "public_service": public,
             "routers": routers, "services": services, "accessories": accessories, "hooks": hooks,
             "confirm_path": confirm_path}
+    if external:  # only when given: a stack without it keeps its checksums
+        spec["external"] = external
     return spec, list(errors)
 
 

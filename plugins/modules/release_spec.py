@@ -79,6 +79,13 @@ options:
         in a value is the colour going live. Only checked here (it is not part of the release).
     type: dict
     default: {}
+  external:
+    description:
+      - External services reached by URL (C(berth_external)), name to C({url, env, timeout, app_platform}). Each
+        URL goes into the secret env of the services C(env) names; RV(spec) keeps only its scheme, host, port,
+        TLS mode and env names, for the pre-flight (M(berth.ops.external_check)) and the difference report.
+    type: dict
+    default: {}
   env_key:
     description:
       - A secret of this attempt. When given, RV(env_digests) holds each env value as an HMAC under it,
@@ -181,6 +188,7 @@ def argument_spec() -> dict:
         "services": {"type": "dict", "required": True},
         "accessories": {"type": "dict", "default": {}},
         "env": {"type": "dict", "default": {}, "no_log": True},
+        "external": {"type": "dict", "default": {}, "no_log": True},
         "hooks": {"type": "list", "elements": "dict", "default": []},
         "keep_warm": {"type": "bool", "default": True},
         "public_service": {"type": "str", "default": ""},

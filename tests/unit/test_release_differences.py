@@ -48,7 +48,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
-from ansible_collections.berth.ops.plugins.module_utils import _release, _releases, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _external, _release, _releases, _spec
 from ansible_collections.berth.ops.plugins.modules import release_plan, release_render, release_switch
 
 REG = "registry.berth.test/berth"
@@ -199,8 +199,8 @@ class Host:
         plan = self.module(release_plan, {**self.where(), "spec": spec["spec"], "env_digests": spec["env_digests"],
                                           "env_key": ENV_KEY})
         assert not plan.get("failed"), plan
-        # release_env, as the role passes it to release_render (the user's values, not release_spec's).
-        return self.run(plan, "deploy", inputs.get("env") or {})
+        # release_env with berth_external's URLs, as steps_prepare.yml passes it to release_render.
+        return self.run(plan, "deploy", _external.merged_env(inputs.get("env") or {}, inputs.get("external")))
 
     def rollback(self, target: str = "") -> Attempt:
         """tasks/rollback.yml: plan (kind rollback), then run.yml."""
@@ -384,6 +384,12 @@ LOGGING = {"driver": "local", "options": {"max-size": "10m", "max-file": 3}}
 LOGGING_SPEC = {"driver": "local", "options": {"max-file": "3", "max-size": "10m"}}
 
 
+EXTERNAL = {"db": {"url": f"postgresql://sample:{NEW_SECRET}@db.example.com:5432/sample",
+                    "env": {"web": "DATABASE_URL"}}}
+EXTERNAL_SPEC = {"env": {"web": "DATABASE_URL"}, "host": "db.example.com", "port": 5432, "scheme": "postgresql",
+                 "timeout": 5.0, "tls": "none"}
+
+
 def public_and_middlewares(host: Host) -> tuple:
     """The api's public router and the live colour's middlewares."""
     return router(host).get("sample-api"), host.colour_routes()["http"].get("middlewares")
@@ -481,6 +487,11 @@ CASES = [
          lambda host: sorted(router(host)), ["sample-api"]),
     Case("berth_confirm_path", "confirm_path", top(confirm_path="/"), ("confirm path:  -> /",),
          lambda host: host.spec()["confirm_path"], "/"),
+    # berth_external: the URL (password NEW_SECRET, watched by leaked()) in web's env file, its endpoint in the spec
+    Case("berth_external", "external", top(external=EXTERNAL),
+         (f"external service db: none -> {js(EXTERNAL_SPEC)}", "env file of web: 1 key added (DATABASE_URL)"),
+         lambda host: (host.spec().get("external"), "DATABASE_URL='postgresql://sample:" in host.env_file("web")),
+         ({"db": EXTERNAL_SPEC}, True)),
     Case("berth_keep_warm", "keep_warm", top(keep_warm=False), ("keep_warm: true -> false",),
          lambda host: host.spec()["keep_warm"], False),
     Case("berth_hooks", "hooks", top(hooks=[HOOK]), (f"hooks: [] -> {js([HOOK])}",),
@@ -720,11 +731,13 @@ TOP_PARTS = {
     "hooks": ([HOOK], f"hooks: [] -> {js([HOOK])}", "hooks"),
     "keep_warm": (False, "keep_warm: true -> false", "options"),
     "confirm_path": ("/up", "confirm path:  -> /up", "options"),
+    "external": ({"db": EXTERNAL_SPEC}, f"external service db: none -> {js(EXTERNAL_SPEC)}", "external"),
 }
 
 
 def test_every_top_level_part_of_a_spec_is_compared():
-    assert set(built()) == set(TOP_PARTS) | {"services", "accessories", "app"}
+    # external is in a spec (and its checksums) only when given: a stack without it keeps its checksums.
+    assert set(built()) | {"external"} == set(TOP_PARTS) | {"services", "accessories", "app"}
     assert set(TOP_PARTS) | {"app"} >= set(release_spec_action.INPUTS) - {"services", "accessories", "env", "colour",
                                                                         "confirm_json_match"}
 
@@ -737,7 +750,7 @@ def test_each_top_level_part_alone_is_a_reported_checksummed_difference(name):
     assert _release.differences(old, new) == [line]
     env = {"web": {"APP_GREETING": OLD_SECRET}}
     before, after = _release.checksums(old, env), _release.checksums(new, env)
-    assert {k for k in before if before[k] != after[k]} == {part, "release"}
+    assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} == {part, "release"}
 
 
 # Each health setting as a user writes it, and where the gate reads it.
