@@ -61,13 +61,13 @@ def test_every_example_has_hosts_a_stack_an_encrypted_vault_and_a_doc():
 def test_the_web_app_with_forum_routes_api_forum_and_front_as_the_system_needs():
     result = spec_of("web-forum")
     spec = result["spec"]
-    assert spec["routers"] == {"front": "Host(`acme.berth.test`)",
-                               "api": "Host(`acme.berth.test`) && PathPrefix(`/api`)",
-                               "forum": "Host(`forum.acme.berth.test`)",
-                               "forum-r2": "Host(`forum.acme.berth.test`) && PathPrefix(`/admin`)"}
+    assert spec["routers"] == {"front": "Host(`berth.test`)",
+                               "api": "Host(`berth.test`) && PathPrefix(`/api`)",
+                               "forum": "Host(`forum.berth.test`)",
+                               "forum-r2": "Host(`forum.berth.test`) && PathPrefix(`/admin`)"}
     routes = _release.colour_routes(spec, "blue", result["env"])["http"]["middlewares"]
     assert routes["acme-api-blue-1-strip-prefix"] == {"stripPrefix": {"prefixes": ["/api"]}}
-    assert routes["acme-api-blue-2-headers"]["headers"]["accessControlAllowOriginList"] == ["https://acme.berth.test"]
+    assert routes["acme-api-blue-2-headers"]["headers"]["accessControlAllowOriginList"] == ["https://berth.test"]
     assert routes["acme-forum-r2-blue-1-basic-auth"]["basicAuth"]["users"][0].startswith("admin:{SHA}")
     api = spec["services"]["api"]
     assert api["user"] == "10001:10001" and api["cpus"] == "1.0" and api["memory"] == "256m"
