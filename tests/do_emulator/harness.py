@@ -46,12 +46,16 @@ def api_vars(emulator: Emulator) -> dict:
 
 
 def playbook(emulator: Emulator, tmp: Path, name: str, infra: dict, *args: str, token: str = TOKEN,
-             **extra) -> subprocess.CompletedProcess:
-    """Run playbooks/<name> with berth_infra; the token reaches it only through the environment."""
+             url_from_env: bool = False, **extra) -> subprocess.CompletedProcess:
+    """Run playbooks/<name> with berth_infra; the token reaches it only through the environment (and,
+    with url_from_env, the API's address too: DIGITALOCEAN_API_URL, as a user would set it)."""
     infra = {**infra, "output": str(tmp / "out" / f"infra-{infra['name']}.yml")}
-    varfile = tmp / "vars.yml"
-    varfile.write_text(yaml.safe_dump({"berth_infra": infra, "berth_infra_api": api_vars(emulator), **extra}))
+    api = api_vars(emulator)
     env = _env(token)
+    if url_from_env:
+        env["DIGITALOCEAN_API_URL"] = api.pop("base_url")
+    varfile = tmp / "vars.yml"
+    varfile.write_text(yaml.safe_dump({"berth_infra": infra, "berth_infra_api": api, **extra}))
     return subprocess.run(["ansible-playbook", "-i", "localhost,", f"playbooks/{name}", "-e", f"@{varfile}", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300)
 

@@ -378,6 +378,10 @@ def test_monitoring_is_created_then_settles_then_changes_only_what_changed(emula
     emulator.journal.clear()
     ok(playbook(emulator, tmp, "infra.yml", env))
     assert writes(emulator) == []
+    # teardown.yml removes what infra.yml made, monitoring included, at the address DIGITALOCEAN_API_URL gives.
+    ok(playbook(emulator, tmp, "teardown.yml", env, url_from_env=True, berth_infra_teardown_confirm="t5"))
+    assert mon.counts() == {"uptime_checks": 0, "uptime_alerts": 0, "alert_policies": 0}
+    assert all(v == 0 for v in emulator.cloud.counts().values()), emulator.cloud.counts()
 
 
 def test_bad_monitoring_input_is_refused_before_any_request_without_showing_the_webhook(emulator, tmp):

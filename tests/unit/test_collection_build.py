@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
 COLLECTION_DIRS = ("meta", "plugins", "roles", "playbooks", "docs")
-TOP_LEVEL = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "changelogs", *COLLECTION_DIRS}
+TOP_LEVEL = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "LICENSE", "changelogs", *COLLECTION_DIRS}
 CHANGELOG_FILES = {"changelogs/changelog.yaml", "changelogs/config.yaml"}
 # What galaxy.yml's collection_info fields become in MANIFEST.json.
 INFO_KEYS = ("namespace", "name", "version", "authors", "readme", "description", "license", "tags",
@@ -89,7 +89,7 @@ def test_nothing_of_the_project_around_the_collection_is_shipped(members: dict[s
 
 
 def test_every_file_of_the_collection_in_git_is_shipped(members: dict[str, tarfile.TarInfo]) -> None:
-    wanted = tracked(*COLLECTION_DIRS, "README.md", "CHANGELOG.md", *CHANGELOG_FILES)
+    wanted = tracked(*COLLECTION_DIRS, "README.md", "CHANGELOG.md", "LICENSE", *CHANGELOG_FILES)
     assert sorted(wanted - set(members)) == []
 
 
