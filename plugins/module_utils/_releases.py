@@ -101,8 +101,10 @@ def colour_release(containers: dict, spec: dict | None) -> str:
     """The release every app service of `spec` runs in this colour ('' when they do not all run one)."""
     if not spec:
         return ""
-    ids = {c.get("release") if c.get("running") else "" for name, c in containers.items() if name in spec["services"]}
-    ids |= {"" for name in spec["services"] if name not in containers}
+    # Singletons run outside the colours (their own project): a colour runs every other app service.
+    in_colour = [name for name, svc in spec["services"].items() if not svc.get("singleton")]
+    ids = {c.get("release") if c.get("running") else "" for name, c in containers.items() if name in in_colour}
+    ids |= {"" for name in in_colour if name not in containers}
     return ids.pop() if len(ids) == 1 else ""
 
 
@@ -128,7 +130,8 @@ def plan_deploy(live_state: dict, spec: dict, differences: list[str], same: Call
     live_colour, records, containers = live_state["live_colour"], live_state["records"], live_state["containers"]
     live = live_record(records, live_colour)
     differences = list(differences)
-    stopped = sorted(n for n in spec["services"] if live and not containers[live_colour].get(n, {}).get("running"))
+    stopped = sorted(n for n, svc in spec["services"].items()
+                     if live and not svc.get("singleton") and not containers[live_colour].get(n, {}).get("running"))
     if stopped:
         differences.append(f"colour {live_colour}: {', '.join(stopped)} not running")
     serving = colour_release(containers.get(live_colour, {}), spec) if live_colour else ""

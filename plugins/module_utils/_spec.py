@@ -34,8 +34,12 @@ ENV_VARIABLE = "berth_env"
 TLS_MODES = ("files", "acme", "none")
 SERVICE_KEYS = {"image", "port", "rule", "routes", "health", "health_path", "command", "env", "volumes", "cpus",
                 "memory", "healthcheck", "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add",
-                "no_new_privileges", "ulimits", "logging"}
-ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "routes", "health", "health_path"}
+                "no_new_privileges", "ulimits", "logging", "singleton", "replicas"}
+ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "routes", "health", "health_path", "singleton", "replicas"}
+# What a singleton (one container outside the colours, nobody routes to it) cannot have.
+SINGLETON_REFUSES = ("port", "rule", "routes", "health", "health_path", "replicas")
+# Replicas of one service inside a colour, each gated and load-balanced by Traefik.
+MAX_REPLICAS = 20
 ROUTE_KEYS = {"rule", "host", "path", "priority", "middlewares"}
 # Middlewares a route may declare, each a dict with one of these keys (rendered by _release.middleware).
 MIDDLEWARES = ("strip_prefix", "redirect_scheme", "redirect_regex", "headers", "basic_auth", "rate_limit")
@@ -485,7 +489,22 @@ def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors, 
                     errors.add(f"{path}.healthcheck.{key}", check[key], "is not a duration (for example 5s)")
         out["healthcheck"] = check
     _hardening(path, svc, out, errors)
+    _scale(path, svc, out, allowed, errors)
     return out
+
+
+def _scale(path: str, svc: dict, out: dict, allowed: set[str], errors: Errors) -> None:
+    """singleton and replicas: written into the spec only when set, so a stack without them keeps its checksums."""
+    if "singleton" in svc and "singleton" in allowed:
+        if _flag(path + ".singleton", svc["singleton"], errors) is True:
+            out["singleton"] = True
+            for key in (k for k in SINGLETON_REFUSES if k in svc):
+                errors.add(f"{path}.{key}", svc[key], "cannot be given to a singleton (it runs outside the colours, "
+                           "alone, and nothing routes to it or gates it)")
+    if "replicas" in svc and "replicas" in allowed:
+        replicas = _whole(path + ".replicas", svc["replicas"], 1, MAX_REPLICAS, errors)
+        if replicas is not None and replicas != 1:
+            out["replicas"] = replicas
 
 
 def _env(path: str, env: Any, errors: Errors, secret: bool = False) -> dict:
@@ -522,6 +541,9 @@ def _hooks(hooks: Any, services: dict, errors: Errors) -> list:
             continue
         if hook.get("service") not in services:
             errors.add(path + ".service", hook.get("service"), f"is not an app service ({', '.join(services)})")
+        elif services[hook["service"]].get("singleton"):
+            errors.add(path + ".service", hook["service"],
+                       "is a singleton: hooks run in a one-off container of the new colour's services")
         command = hook.get("command")
         if isinstance(command, str):
             command = command.split()
@@ -576,6 +598,8 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
         services_in = {}
     for name, svc in services_in.items():
         services[name] = _service(f"berth_services.{name}", name, svc, SERVICE_KEYS, errors, domain=domain)
+    if services and all(svc.get("singleton") for svc in services.values()):
+        errors.add("berth_services", sorted(services), "are all singletons: at least one service runs in the colours")
     accessories_in = inputs.get("accessories") or {}
     accessories: dict[str, dict] = {}
     if not isinstance(accessories_in, dict):

@@ -15,6 +15,8 @@ description:
   - Installs that colour's Traefik routes (its services and private gate routes) and keeps the
     previous bytes of that file in the release directory, so a failed attempt can put them back
     exactly. The public routes are not touched (see M(berth.ops.release_switch)).
+  - Singletons (C(singleton) services) get C(singletons.yml) in the release directory, the compose project
+    C(<app>-singletons) outside the colours; the release role starts it after the gate.
   - Accessories (not blue/green) get C(<root>/compose/accessories.yml) and C(<root>/env/<name>.env);
     RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
   - Every compose file is checked with C(docker compose config) before it is used. Each colour's network
@@ -228,6 +230,10 @@ def main() -> None:
     _host.write_atomic(compose, _release.dump(_release.compose_colour(spec, colour, rid, directory, sums["release"])),
                        0o640)
     check_compose(module, compose)
+    if _release.singletons(spec):
+        path = os.path.join(directory, "singletons.yml")
+        _host.write_atomic(path, _release.dump(_release.compose_singletons(spec, directory, sums)), 0o640)
+        check_compose(module, path)
     for name in [*(_release.colour_network(app, c) for c in _release.COLOURS), f"{app}-internal"]:
         ensure_network(module, name)
     accessories_changed = write_accessories(module, root, spec, env)

@@ -52,7 +52,7 @@ def spec_of(system: str) -> dict:
 
 def test_every_example_has_hosts_a_stack_an_encrypted_vault_and_a_doc():
     systems = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
-    assert systems == ["platform", "science-tool", "web-forum"]
+    assert systems == ["platform", "science-tool", "simulation", "web-forum"]
     for system in systems:
         assert (EXAMPLES / system / "group_vars" / "all" / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;")
         assert (ROOT / "docs" / "examples" / f"{system}.md").exists()
@@ -98,7 +98,25 @@ def test_the_platform_checks_its_migration_health_path_and_managed_data_urls():
                                                                        spec["services"]["frontend"]["image"]))
 
 
-@pytest.mark.parametrize("system", ["platform", "science-tool", "web-forum"])
+def test_the_simulation_runs_its_worker_once_outside_the_colours_beside_its_queue_and_database():
+    result = spec_of("simulation")
+    spec = result["spec"]
+    api, worker = spec["services"]["api"], spec["services"]["worker"]
+    assert api["port"] == 8000 and api["health"]["path"] == "/health" and "singleton" not in api
+    assert worker["singleton"] is True and "port" not in worker and worker["stop_grace_period"] == "60s"
+    assert spec["routers"] == {"api": "Host(`sim.berth.test`)"}
+    # The worker is not in the colours; its own project joins both colours' networks, where db and redis are.
+    assert set(_release.compose_colour(spec, "blue", "r1", "/r", "c")["services"]) == {"api"}
+    singletons = _release.compose_singletons(spec, "/r", _release.checksums(spec, result["env"]))
+    assert singletons["name"] == "sim-singletons" and list(singletons["services"]) == ["worker"]
+    assert set(spec["accessories"]) == {"db", "redis"} and spec["accessories"]["redis"]["image"].startswith(
+        "registry.berth.test/berth/redis:7@")
+    assert set(result["env"]["worker"]) == set(result["env"]["api"]) == {"DATABASE_URL", "REDIS_URL"}
+    assert result["env"]["redis"]["REDIS_PASSWORD"] in result["env"]["worker"]["REDIS_URL"]
+    assert result["env"]["redis"]["REDIS_PASSWORD"] not in str(spec)
+
+
+@pytest.mark.parametrize("system", ["platform", "science-tool", "simulation", "web-forum"])
 def test_a_wrong_vault_password_does_not_open_the_example(system):
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(b"not-the-lab-password"))])

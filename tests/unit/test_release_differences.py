@@ -408,6 +408,29 @@ def basic_auth_seen(host: Host) -> tuple:
     return (router(host)["sample-web"].get("middlewares"), [m["basicAuth"]["users"] for m in middlewares.values()],
             oct(path.stat().st_mode & 0o777))
 
+def add_worker(inputs: dict) -> None:
+    inputs["services"]["worker"] = {"image": WEB_IMAGE, "command": ["python3", "/app/app.py"], "singleton": True}
+
+
+def singleton_seen(host: Host) -> tuple | None:
+    """The live release's singletons project: its name, the worker's image, whether it carries its
+    berth.singleton label, and the networks it joins (none: the release has no singletons)."""
+    path = host.live_dir() / "singletons.yml"
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text())
+    worker = document["services"]["worker"]
+    return (document["name"], {"image": worker["image"], "labels": len(worker["labels"]["berth.singleton"]) == 64,
+                               "networks": sorted(worker["networks"])})
+
+
+def api_servers(host: Host) -> list[str]:
+    services = host.colour_routes()["http"]["services"]
+    name = next(name for name in services if name.startswith("sample-api-") and name.count("-") == 2)
+    servers = services[name]["loadBalancer"]["servers"]
+    return [s["url"].replace("-blue-", "-C-").replace("-green-", "-C-") for s in servers]
+
+
 CASES = [
     # The e2e's cases (its port case also changed the image's own healthcheck and APP_PORT; here the port is alone).
     Case("image", "services.image", service("web", image=NEW_WEB_IMAGE),
@@ -463,6 +486,10 @@ CASES = [
          web("ulimits"), {"nofile": {"soft": 1024, "hard": 4096}}),
     Case("logging", "services.logging", service("web", logging=LOGGING),
          (f"logging of web: none -> {js(LOGGING_SPEC)}",), web("logging"), LOGGING_SPEC),
+    Case("singleton", "services.singleton", add_worker, ("service worker added",), singleton_seen,
+         ("sample-singletons", {"image": pinned(WEB_IMAGE), "labels": True, "networks": ["blue", "green"]})),
+    Case("replicas", "services.replicas", service("api", replicas=2), ("replicas of api: none -> 2",),
+         api_servers, ["http://sample-C-api-1:9000", "http://sample-C-api-2:9000"]),
     Case("berth_domain", "domain", top(domain="other.berth.test"),
          ("domain: sample.berth.test -> other.berth.test",
           f"routing rules: {js(WEB_ROUTER)} -> {js({'web': 'Host(`other.berth.test`)'})}"),
@@ -653,7 +680,7 @@ FULL_WEB = {"image": WEB_IMAGE, "port": 8000, "rule": RULE, "health": {"successe
             "command": ["serve"], "env": {"MODE": "a"}, "volumes": ["data:/data"], "cpus": "1", "memory": "1g",
             "healthcheck": {"test": ["CMD", "true"]}, "stop_grace_period": "5s", "user": "1000", "read_only": False,
             "tmpfs": ["/tmp"], "cap_drop": ["ALL"], "cap_add": ["CHOWN"], "no_new_privileges": False,
-            "ulimits": {"nofile": 1024}, "logging": {"driver": "local"}}
+            "ulimits": {"nofile": 1024}, "logging": {"driver": "local"}, "replicas": 2}
 # A service routes by one rule (the shorthand) or by routes, not both: FULL_API is FULL_WEB with routes.
 FULL_API = {**{k: v for k, v in FULL_WEB.items() if k != "rule"}, "routes": [{"path": "/api"}]}
 # Each field of a built service spec, another value for it, and the line that must name the change.
@@ -681,7 +708,11 @@ SPEC_FIELDS = {
     "no_new_privileges": (True, "no_new_privileges of web: false -> true"),
     "ulimits": ({"nofile": 2048}, 'ulimits of web: {"nofile": 1024} -> {"nofile": 2048}'),
     "logging": ({"driver": "json-file"}, 'logging of web: {"driver": "local"} -> {"driver": "json-file"}'),
+    "replicas": (3, "replicas of web: 2 -> 3"),
+    "singleton": (True, "singleton of web: none -> true"),
 }
+# A singleton has no port, routes or health (refused): the third service of the full spec.
+FULL_WORKER = {"image": WEB_IMAGE, "command": ["work"], "singleton": True}
 
 
 def built(**inputs: Any) -> dict:
@@ -695,9 +726,9 @@ def built(**inputs: Any) -> dict:
 def test_a_service_spec_holds_exactly_the_fields_a_difference_report_walks():
     """A field _spec adds to a service without adding it to _release.FIELDS would change the checksum
     but never be reported, and release_plan decides 'nothing to do' from the report."""
-    spec = built(services={"web": FULL_WEB, "api": FULL_API})
+    spec = built(services={"web": FULL_WEB, "api": FULL_API, "worker": FULL_WORKER})
     web, api = set(spec["services"]["web"]), set(spec["services"]["api"])
-    assert web | api == set(_release.FIELDS) == set(SPEC_FIELDS)
+    assert web | api | set(spec["services"]["worker"]) == set(_release.FIELDS) == set(SPEC_FIELDS)
     assert web ^ api == {"rule", "routes"}
 
 

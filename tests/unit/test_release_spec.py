@@ -42,9 +42,9 @@ BAD = [
     ("volume without a container path", with_web(volumes=["data"]),
      "berth_services.web.volumes: ['data'] must be a list of 'source:/container/path[:ro]'"),
     ("service setting misspelt", with_web(helth="/x"),
-     "berth_services.web.helth: '/x' is not a setting here (known: cap_add, cap_drop, command, cpus, env, health, "
-     "health_path, healthcheck, image, logging, memory, no_new_privileges, port, read_only, routes, rule, "
-     "stop_grace_period, tmpfs, ulimits, user, volumes)"),
+     "berth_services.web.helth: '/x' is not a setting here (known: cap_add, cap_drop, command, cpus, env, "
+     "health, health_path, healthcheck, image, logging, memory, no_new_privileges, port, read_only, replicas, "
+     "routes, rule, singleton, stop_grace_period, tmpfs, ulimits, user, volumes)"),
     ("domain label starting with '-'", {**GOOD, "domain": "-shop.example.com"},
      f"berth_domain: '-shop.example.com' {HOST_NAME}"),
     ("env for a service the stack lacks", {**GOOD, "env": {"ghost": {"K": "v"}}},
@@ -72,3 +72,63 @@ def test_pin_replaces_every_image_and_names_those_without_a_digest():
     pinned, errors = pin(spec, {"registry.example.com/acme/web:1.0": "registry.example.com/acme/web" + digest})
     assert pinned["services"]["web"]["image"].endswith(digest)
     assert errors == ["berth_accessories.db.image: 'postgres:17' was not resolved to a digest"]
+
+
+# singleton and replicas (#22): a worker that must never run twice; several copies of a routed service.
+SINGLETON = "cannot be given to a singleton (it runs outside the colours, alone, and nothing routes to it or gates it)"
+
+
+def with_worker(**changes):
+    worker = {**GOOD["services"]["worker"], **changes}
+    return {**GOOD, "services": {**GOOD["services"], "worker": worker}}
+
+
+SCALE_BAD = [
+    ("singleton not a boolean", with_worker(singleton="yes"),
+     ["berth_services.worker.singleton: 'yes' must be true or false"]),
+    ("singleton with a port", with_worker(singleton=True, port=8000),
+     [f"berth_services.worker.port: 8000 {SINGLETON}"]),
+    ("singleton with routes", with_worker(singleton=True, routes=[{"path": "/jobs"}]),
+     ["berth_services.worker.routes: [{'path': '/jobs'}] needs a port to route to",
+      f"berth_services.worker.routes: [{{'path': '/jobs'}}] {SINGLETON}"]),
+    ("singleton with a rule", with_worker(singleton=True, rule="PathPrefix(`/`)"),
+     [f"berth_services.worker.rule: 'PathPrefix(`/`)' {SINGLETON}"]),
+    ("singleton with health", with_worker(singleton=True, health_path="/health"),
+     ["berth_services.worker.health: '/health' needs a port to probe",
+      f"berth_services.worker.health_path: '/health' {SINGLETON}"]),
+    ("singleton with replicas", with_worker(singleton=True, replicas=2),
+     [f"berth_services.worker.replicas: 2 {SINGLETON}"]),
+    ("singleton as a hook's service",
+     {**with_worker(singleton=True), "hooks": [{"service": "worker", "command": ["m"]}]},
+     ["berth_hooks[0].service: 'worker' is a singleton: hooks run in a one-off container of the new colour's "
+      "services"]),
+    ("every service a singleton", {**GOOD, "services": {"worker": {"image": "acme/w:1", "singleton": True}},
+                                   "env": {}, "hooks": []},
+     ["berth_services: ['worker'] are all singletons: at least one service runs in the colours"]),
+    ("singleton on an accessory", {**GOOD, "accessories": {"db": {"image": "postgres:17", "singleton": True}}},
+     ["berth_accessories.db.singleton: True is not a setting here (known: cap_add, cap_drop, command, cpus, env, "
+      "healthcheck, image, logging, memory, no_new_privileges, read_only, stop_grace_period, tmpfs, ulimits, user, "
+      "volumes)"]),
+    ("replicas 0", with_web(replicas=0), ["berth_services.web.replicas: 0 must be a whole number between 1 and 20"]),
+    ("replicas 21", with_web(replicas=21), ["berth_services.web.replicas: 21 must be a whole number between 1 and 20"]),
+    ("replicas a fraction", with_web(replicas=1.5),
+     ["berth_services.web.replicas: 1.5 must be a whole number between 1 and 20"]),
+    ("replicas a boolean", with_web(replicas=True),
+     ["berth_services.web.replicas: True must be a whole number between 1 and 20"]),
+]
+
+
+@pytest.mark.parametrize(("inputs", "lines"), [case[1:] for case in SCALE_BAD], ids=[case[0] for case in SCALE_BAD])
+def test_singleton_and_replicas_refusals_name_the_variable_and_value(inputs, lines):
+    _spec, errors = build(inputs)
+    assert errors == lines
+
+
+def test_singleton_and_replicas_enter_the_spec_only_when_set():
+    spec, errors = build(with_worker(singleton=True))
+    assert errors == [] and spec["services"]["worker"]["singleton"] is True
+    spec, errors = build(with_web(replicas=3))
+    assert errors == [] and spec["services"]["web"]["replicas"] == 3
+    # false and 1 are the defaults: the spec (and the checksum of a stack without them) is unchanged.
+    plain, _ = build(GOOD)
+    assert build(with_worker(singleton=False))[0] == plain == build(with_web(replicas=1))[0]
