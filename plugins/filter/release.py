@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.berth.ops.plugins.module_utils._release import confirm_checks, gate_checks, singletons_plan
+from ansible_collections.berth.ops.plugins.module_utils._release import confirm_checks, gate_checks, status_checks, singletons_plan
 
 
 class FilterModule:
     def filters(self) -> dict:
-        return {"gate_checks": gate_checks, "confirm_checks": confirm_checks,
+        return {"gate_checks": gate_checks, "confirm_checks": confirm_checks, "status_checks": status_checks,
                 "singletons_plan": singletons_plan}

@@ -446,6 +446,13 @@ def gate_checks(spec: dict, colour: str, gate_url: str, warm: bool = False) -> l
     return checks
 
 
+def status_checks(spec: dict, colour: str, gate_url: str) -> list[dict]:
+    """The live colour asked now (status.yml): it is running, so as a warm colour one good answer under each
+    service's settings, with no budget for a bad answer or an error and 5 seconds in all."""
+    return [{**check, "max_bad_answers": 0, "max_connection_errors": 0, "deadline": 5, "start_timeout": None}
+            for check in gate_checks(spec, colour, gate_url, warm=True)]
+
+
 def public_host(spec: dict, rule: str) -> str | None:
     """The host a request must name to reach a public router, or None when the rule is not host-only."""
     if rule == "PathPrefix(`/`)":

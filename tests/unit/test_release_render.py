@@ -109,6 +109,14 @@ def test_the_confirm_path_names_the_colour_going_live_where_json_match_says_colo
         == ["web"]
 
 
+def test_status_asks_the_live_colour_for_one_good_answer_now_with_no_budget():
+    warm = _release.gate_checks(SPEC, "blue", "http://127.0.0.1:8081", warm=True)
+    now = _release.status_checks(SPEC, "blue", "http://127.0.0.1:8081")
+    assert now == [{**check, "max_bad_answers": 0, "max_connection_errors": 0, "deadline": 5, "start_timeout": None}
+                   for check in warm]
+    assert now[0]["successes"] == 1 and now[0]["timeout"] == 0.5 and now[0]["headers"] == {"Host": "web.blue.shop.gate"}
+
+
 def test_a_warm_colour_is_gated_for_one_good_answer_under_the_same_settings():
     cold = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081")[0]
     warm = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081", warm=True)[0]
