@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ansible_collections.berth.ops.plugins.module_utils._release import confirm_checks, gate_checks, status_checks, singletons_plan
+from ansible_collections.berth.ops.plugins.module_utils._release import (
+    confirm_checks,
+    gate_checks,
+    singletons_plan,
+    status_checks,
+)
 
 
 class FilterModule:
