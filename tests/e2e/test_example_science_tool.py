@@ -42,13 +42,13 @@ def assert_serves(example: Example, provisioned, version: str) -> str:
     assert page.headers.get("x-frame-options") == "DENY" and page.headers.get("x-content-type-options") == "nosniff"
     assert fetch(provisioned.address, HOST, "/healthz").body == "ok"
     container = inspect(f"science-{page.colour}-app-1")
-    assert container["HostConfig"]["Memory"] == 4 * 1024 ** 3
+    assert container["HostConfig"]["Memory"] == 4 * 1024 ** 3, container["HostConfig"]["Memory"]
     assert {"STREAMLIT_SERVER_HEADLESS=true", "STREAMLIT_SERVER_PORT=8501",
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS=false"} <= set(container["Config"]["Env"])
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS=false"} <= set(container["Config"]["Env"]), container["Config"]["Env"]
     mounts = {m["Destination"]: m for m in container["Mounts"]}
     assert mounts["/data"]["Source"] == DATA and mounts["/data"]["RW"] is False, mounts
     assert container["HostConfig"]["CapDrop"] == ["ALL"] and "no-new-privileges:true" in container["HostConfig"][
-        "SecurityOpt"]
+        "SecurityOpt"], container["HostConfig"]
     # Read-only inside: the file is writable by anyone, the mount refuses.
     refused = on_droplet(f"docker exec science-{page.colour}-app-1 /usr/bin/python3 -c "
                          "\"open('/data/stations.csv', 'a')\"", check=False)

@@ -76,12 +76,12 @@ def assert_api_hardened(colour: str) -> None:
     container = f"acme-{colour}-api-1"
     api = inspect(container)
     host = api["HostConfig"]
-    assert api["Config"]["User"] == "10001:10001"
+    assert api["Config"]["User"] == "10001:10001", api["Config"]["User"]
     assert host["NanoCpus"] == 10 ** 9 and host["Memory"] == 256 * 1024 ** 2, (host["NanoCpus"], host["Memory"])
     assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host[
-        "SecurityOpt"]
+        "SecurityOpt"], host
     assert host["Ulimits"] == [{"Name": "nofile", "Soft": 4096, "Hard": 8192}], host["Ulimits"]
-    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}, host["LogConfig"]
     # The process itself: not root, and the vault's key reached it through the env file.
     seen = on_droplet(f"docker exec {container} /usr/bin/python3 -c "
                       "'import os; print(os.getuid(), os.getgid(), os.environ[\"JWT_SECRET_KEY\"])'").stdout.split()
