@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def _stat(pid: int) -> tuple[str, str] | None:
     """(state, start time in clock ticks since boot) from /proc/<pid>/stat, or None."""
@@ -27,6 +29,14 @@ def process_alive(pid: int | str, start: str = "") -> bool:
     return bool(current) and (not start or current == str(start))
 
 
+def holder_gone(holder: str, controller: str) -> bool:
+    """Whether a lock's holder ("<operator>@<controller> pid <pid> start <ticks>", release/vars/main.yml) ran on
+    this controller and is gone (killed, crashed, a zombie, its pid reused). A holder on another controller, or
+    not in that form, is never judged here: its lock waits for the TTL."""
+    found = re.search("@" + re.escape(controller) + r" pid ([1-9][0-9]*) start ([0-9]+)$", holder or "")
+    return bool(found) and not process_alive(found.group(1), found.group(2))
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"process_alive": process_alive, "process_start": process_start}
+        return {"process_alive": process_alive, "process_start": process_start, "holder_gone": holder_gone}
