@@ -96,6 +96,9 @@ TESTAPPS = {
 TESTAPP_TAGS = {f"{app}-{n}": {**knobs, "APP_VERSION": f"{app}-{n}"}
                 for app, knobs in TESTAPPS.items() for n in (1, 2)}
 TESTAPP_TAGS["broken"] = {"APP_VERSION": "broken", "APP_HEALTHY": "false"}
+# berth/streamapp (private): long-lived connections (server-sent events, websockets) that say goodbye on
+# SIGTERM (lab/images/streamapp), two versions so a second release differs by digest.
+STREAMAPP_TAGS = ("stream-1", "stream-2")
 # berth/standin-<role> (private): the services of the example systems (docs/examples/, lab/images/standin),
 # two versions each so a second release differs by digest.
 STANDIN_ROLES = ("front", "api", "forum", "streamlit", "sim-api", "sim-worker")
@@ -264,6 +267,8 @@ def build_all() -> dict[str, str]:
             "sample-app", python, {"APP_VERSION": version, "APP_HEALTHY": healthy})
     for tag, args in TESTAPP_TAGS.items():
         images[f"testapp-{tag}"] = build("testapp", python, args)
+    for tag in STREAMAPP_TAGS:
+        images[f"streamapp-{tag}"] = build("streamapp", python, {"APP_VERSION": tag})
     for role in STANDIN_ROLES:
         for version in STANDIN_VERSIONS:
             images[f"standin-{role}-{version}"] = build(
@@ -503,6 +508,7 @@ def push_images(images: dict[str, str]) -> None:
     targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
     targets += [(f"standin-{r}-{v}", f"berth/standin-{r}:{v}") for r in STANDIN_ROLES for v in STANDIN_VERSIONS]
     targets += [("redis", "berth/redis:7")]
+    targets += [(f"streamapp-{t}", f"berth/streamapp:{t}") for t in STREAMAPP_TAGS]
     push(reg, REGISTRY_HOST, images, targets)
     hub = hub_credentials()
     push(Registry(HUB_HOST, hub["push_user"], hub["push_password"], str(STATE / "pki" / "ca.crt")),

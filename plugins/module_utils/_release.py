@@ -20,7 +20,7 @@ EDGE_NETWORK = "berth-edge"
 # Parts of a service's definition, in the order a difference report names them.
 FIELDS = ("image", "port", "rule", "routes", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
           "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "no_new_privileges", "ulimits",
-          "logging", "singleton", "replicas")
+          "logging", "drain", "singleton", "replicas")
 # Hardening and logging options compose takes under the same name as the spec.
 COMPOSE_AS_IS = ("command", "volumes", "healthcheck", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "ulimits",
                  "logging")

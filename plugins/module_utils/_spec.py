@@ -34,8 +34,8 @@ ENV_VARIABLE = "berth_env"
 TLS_MODES = ("files", "acme", "none")
 SERVICE_KEYS = {"image", "port", "rule", "routes", "health", "health_path", "command", "env", "volumes", "cpus",
                 "memory", "healthcheck", "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add",
-                "no_new_privileges", "ulimits", "logging", "singleton", "replicas"}
-ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "routes", "health", "health_path", "singleton", "replicas"}
+                "no_new_privileges", "ulimits", "logging", "drain", "singleton", "replicas"}
+ACCESSORY_KEYS = SERVICE_KEYS - {"port", "rule", "routes", "health", "health_path", "drain", "singleton", "replicas"}
 # What a singleton (one container outside the colours, nobody routes to it) cannot have.
 SINGLETON_REFUSES = ("port", "rule", "routes", "health", "health_path", "replicas")
 # Replicas of one service inside a colour, each gated and load-balanced by Traefik.
@@ -474,6 +474,10 @@ def _service(path: str, name: str, svc: Any, allowed: set[str], errors: Errors, 
         if not DURATION.match(str(svc["stop_grace_period"])):
             errors.add(path + ".stop_grace_period", svc["stop_grace_period"], "is not a duration (for example 30s)")
         out["stop_grace_period"] = str(svc["stop_grace_period"])
+    if "drain" in svc and "drain" in allowed:
+        if "port" not in svc:
+            errors.add(path + ".drain", svc["drain"], "needs a port (only a routed service has connections to drain)")
+        out["drain"] = _whole(path + ".drain", svc["drain"], 0, 3600, errors)
     if "user" in svc:
         if not USER.match(str(svc["user"])):
             errors.add(path + ".user", svc["user"], "is not a user (name or uid, optionally :group)")

@@ -257,13 +257,16 @@ def test_a_deploy_killed_after_its_switch_leaves_one_release_live_and_the_next_d
 def test_a_colour_stopped_after_the_switch_finishes_its_long_requests(provisioned, app):
     """berth_keep_warm: false stops the previous colour after the switch while requests longer than the
     confirm are in flight on it: they finish within its stop_grace_period (last: the live release then
-    keeps no standby). The test proves it had something to prove: a long request on the old colour
-    was still in flight when the retire began (it ended just before the old container exited)."""
+    keeps no standby). `drain: 0`: the retire begins at once after the switch, not once the long
+    requests ended (the drain's own test is test_drain.py). The test proves it had something to prove:
+    a long request on the old colour was still in flight when the retire began (it ended just before
+    the old container exited)."""
     patient = dataclasses.replace(app, stop_grace_period=f"{RETIRE_SLOW_MS // 1000 + 15}s")
     ensure_live(provisioned, app, app.tag(2))
     assert playbook(provisioned, "deploy", stack(patient, app.tag(2))).returncode == 0  # the old colour's grace
     wall = time.time() - time.monotonic()
-    result, load = under_load(provisioned, app, "deploy", stack(patient, app.tag(1), berth_keep_warm=False),
+    result, load = under_load(provisioned, app, "deploy", stack(patient, app.tag(1), web={"drain": 0},
+                                                              berth_keep_warm=False),
                               slow_ms=RETIRE_SLOW_MS)
     record = assert_succeeded(result, "deploy", app)
     assert_load(load, [app.tag(2), app.tag(1)])

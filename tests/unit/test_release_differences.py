@@ -459,6 +459,9 @@ CASES = [
          (f"healthcheck of web: none -> {js(CHECK)}",), web("healthcheck"), CHECK),
     Case("stop_grace_period", "services.stop_grace_period", service("web", stop_grace_period="17s"),
          ("stop_grace_period of web: none -> 17s",), web("stop_grace_period"), "17s"),
+    # How long the colour users left keeps its long-lived connections: read from the live release's spec.
+    Case("drain", "services.drain", service("web", drain=5), ("drain of web: none -> 5",),
+         lambda host: host.spec()["services"]["web"].get("drain"), 5),
     Case("user", "services.user", service("web", user="65534"), ("user of web: none -> 65534",), web("user"), "65534"),
     Case("routes", "services.routes", service("api", routes=API_ROUTES),
          (f"routes of api: none -> {js(API_ROUTES_SPEC)}",
@@ -680,7 +683,7 @@ FULL_WEB = {"image": WEB_IMAGE, "port": 8000, "rule": RULE, "health": {"successe
             "command": ["serve"], "env": {"MODE": "a"}, "volumes": ["data:/data"], "cpus": "1", "memory": "1g",
             "healthcheck": {"test": ["CMD", "true"]}, "stop_grace_period": "5s", "user": "1000", "read_only": False,
             "tmpfs": ["/tmp"], "cap_drop": ["ALL"], "cap_add": ["CHOWN"], "no_new_privileges": False,
-            "ulimits": {"nofile": 1024}, "logging": {"driver": "local"}, "replicas": 2}
+            "ulimits": {"nofile": 1024}, "logging": {"driver": "local"}, "drain": 5, "replicas": 2}
 # A service routes by one rule (the shorthand) or by routes, not both: FULL_API is FULL_WEB with routes.
 FULL_API = {**{k: v for k, v in FULL_WEB.items() if k != "rule"}, "routes": [{"path": "/api"}]}
 # Each field of a built service spec, another value for it, and the line that must name the change.
@@ -708,6 +711,7 @@ SPEC_FIELDS = {
     "no_new_privileges": (True, "no_new_privileges of web: false -> true"),
     "ulimits": ({"nofile": 2048}, 'ulimits of web: {"nofile": 1024} -> {"nofile": 2048}'),
     "logging": ({"driver": "json-file"}, 'logging of web: {"driver": "local"} -> {"driver": "json-file"}'),
+    "drain": (7, "drain of web: 5 -> 7"),
     "replicas": (3, "replicas of web: 2 -> 3"),
     "singleton": (True, "singleton of web: none -> true"),
 }

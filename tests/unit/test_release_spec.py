@@ -42,7 +42,7 @@ BAD = [
     ("volume without a container path", with_web(volumes=["data"]),
      "berth_services.web.volumes: ['data'] must be a list of 'source:/container/path[:ro]'"),
     ("service setting misspelt", with_web(helth="/x"),
-     "berth_services.web.helth: '/x' is not a setting here (known: cap_add, cap_drop, command, cpus, env, "
+     "berth_services.web.helth: '/x' is not a setting here (known: cap_add, cap_drop, command, cpus, drain, env, "
      "health, health_path, healthcheck, image, logging, memory, no_new_privileges, port, read_only, replicas, "
      "routes, rule, singleton, stop_grace_period, tmpfs, ulimits, user, volumes)"),
     ("domain label starting with '-'", {**GOOD, "domain": "-shop.example.com"},

@@ -302,6 +302,16 @@ CASES += [
      "berth_services.web.logging.driver: 'Local Disk' is not a log driver name (json-file, local...)"),
     ("logging option a list", at("berth_services.web.logging", {"options": {"max-size": ["10m"]}}),
      "berth_services.web.logging.options: {'max-size': ['10m']} must be a dict of option: string (max-size: 10m)"),
+    ("drain negative", at("berth_services.web.drain", -1),
+     "berth_services.web.drain: -1 must be a whole number between 0 and 3600"),
+    ("drain a word", at("berth_services.web.drain", "soon"),
+     "berth_services.web.drain: 'soon' must be a whole number between 0 and 3600"),
+    ("drain of an hour and more", at("berth_services.web.drain", 3601),
+     "berth_services.web.drain: 3601 must be a whole number between 0 and 3600"),
+    ("drain a fraction", at("berth_services.web.drain", 2.5),
+     "berth_services.web.drain: 2.5 must be a whole number between 0 and 3600"),
+    ("drain of a service without a port", at("berth_services.worker", {"image": GOOD_IMAGE, "drain": 5}),
+     "berth_services.worker.drain: 5 needs a port (only a routed service has connections to drain)"),
 ]
 ROLLBACK_CASES = [
     ("rollback to a path", at("release", "../../etc/passwd"),
