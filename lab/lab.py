@@ -102,6 +102,8 @@ STREAMAPP_TAGS = ("stream-1", "stream-2")
 # berth/standin-<role> (private): the services of the example systems (docs/examples/, lab/images/standin),
 # two versions each so a second release differs by digest.
 STANDIN_ROLES = ("front", "api", "forum", "streamlit", "sim-api", "sim-worker")
+# Systems 4 and 5 (platform, three-tier): lab/images/standin/systems.py.
+STANDIN_ROLES += ("platform-backend", "platform-frontend", "tier-web", "tier-api", "tier-ai")
 STANDIN_VERSIONS = ("1.0.0", "1.1.0")
 # Repositories anyone may pull (like public GHCR packages); everything else needs credentials.
 PUBLIC_REPOS = ["berth/traefik", "berth/postgres", "berth/public-*"]

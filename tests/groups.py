@@ -71,6 +71,12 @@ GROUPS = [
     # Two droplets (pin-1, pin-1-b): a rolling deploy while its tag is moved.
     Group("one-pin", droplet="pin-1", estimate=110, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_one_pin.py"]),
+    # Example system 4 (#22): two droplets (plat-1, plat-2) behind the lab HAProxy, external PostgreSQL and Redis.
+    Group("example-platform", droplet="plat-1", estimate=150, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_example_platform.py"]),
+    # Example system 5 (#22): web, api and AI service by service name, PostgreSQL inside, a backup round trip.
+    Group("example-three-tier", droplet="three-tier-1", estimate=150, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_example_three_tier.py"]),
     # Prometheus, Alertmanager and a webhook receiver on the droplet, at lab cadence (9 tests: 479 s at load 1-3
     # on a clone provisioned again with new variables; setup 140 s of it).
     Group("monitoring", droplet="mon-1", estimate=480, after=BASE, env=FROM_BASE,

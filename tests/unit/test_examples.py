@@ -52,7 +52,7 @@ def spec_of(system: str) -> dict:
 
 def test_every_example_has_hosts_a_stack_an_encrypted_vault_and_a_doc():
     systems = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
-    assert systems == ["platform", "science-tool", "simulation", "web-forum"]
+    assert systems == ["platform", "science-tool", "simulation", "three-tier", "web-forum"]
     for system in systems:
         assert (EXAMPLES / system / "group_vars" / "all" / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;")
         assert (ROOT / "docs" / "examples" / f"{system}.md").exists()
@@ -90,12 +90,40 @@ def test_the_platform_checks_its_migration_health_path_and_managed_data_urls():
     spec = result["spec"]
     backend = spec["services"]["backend"]
     assert backend["health"]["path"] == "/api/v1/utils/health-check/"
-    assert backend["env"]["DATABASE_URL"] == "${pg.DATABASE_URL}" and "REDIS_URL" in backend["env"]
-    assert spec["routers"]["backend"] == "PathPrefix(`/api`)"
+    # The managed data by URL (berth_external): endpoints in the spec, the URLs (with passwords) nowhere in it.
+    assert spec["external"] == {
+        "db": {"scheme": "postgresql", "host": "plat-pg-do-user-0.db.ondigitalocean.com", "port": 25060,
+               "tls": "postgres", "env": {"backend": "DATABASE_URL"}, "timeout": 5.0},
+        "cache": {"scheme": "rediss", "host": "plat-cache-do-user-0.db.ondigitalocean.com", "port": 25061,
+                  "tls": "tls", "env": {"backend": "REDIS_URL"}, "timeout": 5.0}}
+    assert "example-db-password" not in str(spec) and "DATABASE_URL" not in backend.get("env", {})
+    assert set(result["env_digests"]["backend"]) == {"SECRET_KEY", "FIRST_SUPERUSER_PASSWORD", "DATABASE_URL",
+                                                     "REDIS_URL"}
+    assert spec["routers"]["backend"] == "Host(`platform.example.com`) && PathPrefix(`/api`)"
     assert [hook["command"] for hook in spec["hooks"]] in (["alembic upgrade head"], [["alembic", "upgrade", "head"]])
     assert set(result["env"]["backend"]) == {"SECRET_KEY", "FIRST_SUPERUSER_PASSWORD"}
     assert all(image.split("@")[1] == "sha256:" + "e" * 64 for image in (backend["image"],
                                                                        spec["services"]["frontend"]["image"]))
+
+
+def test_the_three_tier_template_routes_web_api_and_ai_and_keeps_its_database_inside():
+    result = spec_of("three-tier")
+    spec = result["spec"]
+    services = spec["services"]
+    assert {name: svc["port"] for name, svc in services.items()} == {"web": 3000, "api": 5000, "ai": 8000}
+    assert {name: svc["health"]["path"] for name, svc in services.items()} == dict.fromkeys(services, "/health")
+    assert spec["routers"] == {"web": "Host(`tier.berth.test`)",
+                               "api": "Host(`tier.berth.test`) && PathPrefix(`/api`)",
+                               "ai": "Host(`tier.berth.test`) && PathPrefix(`/ai`)"}
+    # The web and AI services call the api of their own colour by its service name.
+    assert services["web"]["env"]["API_URL"] == services["ai"]["env"]["API_URL"] == "http://api:5000"
+    compose = _release.compose_colour(spec, "blue", "r1", "/opt/tier/releases/r1", "0" * 64)
+    assert all(svc["networks"]["colour"] == {} for svc in compose["services"].values())
+    assert compose["networks"]["colour"]["name"] == "tier-blue"
+    # PostgreSQL is an accessory with no published port.
+    db = _release.compose_accessories(spec, "/opt/tier")["services"]["db"]
+    assert "ports" not in db and set(db["networks"]) == {"blue", "green", "internal"}
+    assert set(result["env"]) == {"api", "db"} and "example-db-password" not in str(spec)
 
 
 def test_the_simulation_runs_its_worker_once_outside_the_colours_beside_its_queue_and_database():
@@ -116,7 +144,7 @@ def test_the_simulation_runs_its_worker_once_outside_the_colours_beside_its_queu
     assert result["env"]["redis"]["REDIS_PASSWORD"] not in str(spec)
 
 
-@pytest.mark.parametrize("system", ["platform", "science-tool", "simulation", "web-forum"])
+@pytest.mark.parametrize("system", ["platform", "science-tool", "simulation", "three-tier", "web-forum"])
 def test_a_wrong_vault_password_does_not_open_the_example(system):
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(b"not-the-lab-password"))])

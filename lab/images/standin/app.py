@@ -16,6 +16,8 @@ sim-api    the simulation FastAPI: port 8000, GET /health, GET /docs (Swagger UI
 sim-worker the job worker (no port): takes jobs from the Redis queue one at a time, writes results to the
            RESULTS volume and the job row; must never run twice at once (it counts it if it does)
 
+platform-*, tier-*: the platform and three-tier examples' roles, in systems.py.
+
 Every answer names STANDIN_VERSION and BERTH_COLOUR, so a test can tell the releases apart.
 """
 
@@ -35,6 +37,8 @@ import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import systems  # the platform and three-tier examples' roles (lab/images/standin/systems.py)
 
 ROLE = os.environ.get("STANDIN_ROLE", "front")
 VERSION = os.environ.get("STANDIN_VERSION", "0")
@@ -347,6 +351,7 @@ class Server(ThreadingHTTPServer):
 
 
 def main() -> None:
+    systems.register(sys.modules[__name__])
     if ROLE not in ROLES:
         sys.exit(f"STANDIN_ROLE {ROLE!r} is not one of {sorted(ROLES)}")
     if ROLE == "api" and not (os.environ.get("SECRET_KEY") and os.environ.get("JWT_SECRET_KEY")):

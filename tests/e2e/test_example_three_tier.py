@@ -1,0 +1,106 @@
+"""System 5 of issue 22, the three-tier template (inventory/examples/three-tier, docs/examples/three-tier.md),
+deployed from its own inventory on a provisioned droplet: the web (3000) shows what the api (5000) of its own
+colour answered, the AI service (8000) what the api's internal endpoint did, both calling it by service name;
+every route answers with its service's marker; the api's internal endpoint and PostgreSQL are not reachable
+from outside. The next release goes live under HTTPS load with no failed request (each colour's web and AI
+service on their own api), a rollback returns the same way, and a backup restored after a row was deleted
+brings it back (7 daily / 4 weekly / 12 monthly kept)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from edge import MOVING_RATE
+from example_checks import Example, PageLoad, assert_ok, fetch, inspect, wait_for
+from lab_droplets import on_droplet
+from release_checks import assert_load
+
+HOST = "tier.berth.test"
+PAGES = ("/", "/api/items", "/ai/predict")
+DB = "docker exec tier-accessories-db-1 psql -U tier -d tier -tAc"
+
+
+@pytest.fixture(scope="module")
+def example(provisioned) -> Example:
+    return Example("three-tier", provisioned.address)
+
+
+def psql(sql: str) -> str:
+    return on_droplet(f'{DB} "{sql}"').stdout.strip()
+
+
+def assert_serves(provisioned, version: str) -> str:
+    """Each route answers as its service, of `version`, every call inside the live colour. Returns it."""
+    page = wait_for(provisioned.address, HOST, version)
+    assert page.status == 200 and 'id="tier-web"' in page.body and page.version == version, page
+    colour = page.colour
+    # The web rendered what the api of its own colour answered (by the name `api`).
+    assert f"<!-- api: {version} {colour} items: telescope,sextant -->" in page.body, page.body
+    items = fetch(provisioned.address, HOST, "/api/items")
+    assert items.status == 200 and (items.version, items.colour) == (version, colour), items
+    predict = fetch(provisioned.address, HOST, "/ai/predict")
+    assert predict.status == 200, predict.body
+    body = predict.json()
+    # The AI service asked the api's internal endpoint of its own colour, by service name.
+    assert (body["version"], body["colour"], body["model"]) == (version, colour, "tiny-llm"), body
+    assert body["api"] == {"version": version, "colour": colour}, body
+    # Every service's own health check answers inside its container (the api's asked the database).
+    for service, port in (("web", 3000), ("api", 5000), ("ai", 8000)):
+        answer = on_droplet(f"docker exec tier-{colour}-{service}-1 /usr/bin/python3 -c \"import urllib.request; "
+                            f"print(urllib.request.urlopen('http://127.0.0.1:{port}/health').read().decode())\"")
+        text = answer.stdout.strip()
+        assert text == "ok" or json.loads(text)["status"] == "ok", (service, text)
+    # The api's internal endpoint is not routed: from outside /internal/... is the web's page.
+    internal = fetch(provisioned.address, HOST, "/internal/model-config")
+    assert 'id="tier-web"' in internal.body and "tiny-llm" not in internal.body, internal.body
+    return colour
+
+
+def test_each_route_answers_its_service_and_the_database_stays_inside(example, provisioned):
+    started = time.monotonic()
+    result = example.playbook("deploy")
+    print(f"\nthree-tier first deploy: {time.monotonic() - started:.1f} s")
+    assert_ok(result, "deploy.yml of the three-tier template")
+    assert_serves(provisioned, "1.0.0")
+    db = inspect("tier-accessories-db-1")
+    assert db["HostConfig"]["PortBindings"] in ({}, None) and not db["NetworkSettings"]["Ports"].get("5432/tcp"), db
+    with socket.socket() as probe:  # from the controller: PostgreSQL's port is closed
+        probe.settimeout(3)
+        assert probe.connect_ex((provisioned.address, 5432)) != 0
+    assert psql("SELECT 1") == "1"
+
+
+def test_the_next_release_goes_live_under_load_and_a_rollback_returns(example, provisioned):
+    with PageLoad(provisioned.address, rate=MOVING_RATE, host=HOST, paths=PAGES) as load, load.window_of():
+        result = example.playbook("deploy", variables=example.release("1.1.0"))
+    print(f"\nthree-tier 1.1.0 under load: {load.summary()}")
+    assert_ok(result, "deploy.yml of 1.1.0")
+    assert_load(load, ["1.0.0", "1.1.0"])
+    colour = assert_serves(provisioned, "1.1.0")
+
+    with PageLoad(provisioned.address, rate=MOVING_RATE, host=HOST, paths=PAGES) as load, load.window_of():
+        result = example.playbook("rollback")
+    print(f"\nthree-tier rollback under load: {load.summary()}")
+    assert_ok(result, "rollback.yml")
+    assert_load(load, ["1.1.0", "1.0.0"])
+    assert assert_serves(provisioned, "1.0.0") != colour
+
+
+def test_a_backup_restored_brings_a_deleted_row_back(example, provisioned):
+    psql("CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, body text); "
+         "INSERT INTO notes VALUES (1, 'keep me'), (2, 'and me') ON CONFLICT DO NOTHING")
+    result = example.playbook("backup")
+    assert_ok(result, "backup.yml")
+    assert "verified by sha256 + full-read + scratch-restore" in result.stdout, result.stdout[-2000:]
+    config = on_droplet("cat /etc/berth/pg_backup/tier.json").stdout
+    kept = json.loads(config)
+    assert (kept["keep_daily"], kept["keep_weekly"], kept["keep_monthly"]) == (7, 4, 12), config
+    psql("DELETE FROM notes WHERE id = 2")
+    assert psql("SELECT count(*) FROM notes") == "1"
+    result = example.playbook("restore", "-e", "berth_restore_confirm=tier")
+    assert_ok(result, "restore.yml")
+    assert psql("SELECT string_agg(body, ',' ORDER BY id) FROM notes") == "keep me,and me"
+    assert_serves(provisioned, "1.0.0")
