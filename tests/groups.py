@@ -81,6 +81,9 @@ GROUPS = [
     # on a clone provisioned again with new variables; setup 140 s of it).
     Group("monitoring", droplet="mon-1", estimate=480, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_monitoring.py"]),
+    # Two droplets (monfleet-1 monitoring, monfleet-2 scraped): fleet scraping over the private network.
+    Group("monitoring-fleet", droplet="monfleet-1", estimate=300, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_monitoring_fleet.py"]),
     # Three droplets (fleet-1, -2, -3) behind the lab's HAProxy (lab.py lb up fleet): rolling deploys.
     Group("fleet", droplet="fleet-1", estimate=600, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_fleet.py"]),
