@@ -93,4 +93,6 @@ GROUPS = [
           args=["tests/e2e/test_example_science_tool.py"]),
     Group("example-web-forum", droplet="forum-1", estimate=240, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_example_web_forum.py"]),
+    Group("example-simulation", droplet="simulation-1", estimate=150, after=BASE, env=FROM_BASE,
+          args=["tests/e2e/test_example_simulation.py"]),
 ]

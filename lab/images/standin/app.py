@@ -285,8 +285,7 @@ def worker() -> None:
     time is counted (sim:worker:overlaps): what tests/e2e/test_example_simulation.py reads."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _s, _f: stopping.set())
-    redis, db = Redis(os.environ["REDIS_URL"]), Postgres(os.environ["DATABASE_URL"])
-    migrate(db)
+    redis, db = Redis(os.environ["REDIS_URL"]), Postgres(os.environ["DATABASE_URL"])  # the api migrates
     me = f"{VERSION}/{socket.gethostname()}/{os.getpid()}/{time.time():.3f}"
     if redis.call("SET", "sim:worker:running", me, "NX") is None:
         redis.call("INCR", "sim:worker:overlaps")
