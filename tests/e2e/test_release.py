@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+import release_checks as rc
 from edge import STILL_RATE, LoadGenerator, get
 from lab_droplets import DROPLET, on_droplet
 from labtools import ROOT, failed_task, recap, run_playbook
@@ -182,3 +183,37 @@ def test_status_reports_the_live_release(live_1_0_0):
     assert f'"release": "{latest["id"]}"' in result.stdout
     assert f'"live_colour": "{latest["colour"]}"' in result.stdout
     assert '"gate_now": "passing"' in result.stdout and '"lock": "free"' in result.stdout
+
+
+def test_an_adopted_release_failing_its_confirm_puts_back_the_release_before_the_killed_switch(provisioned):
+    """#21, on one host: a deploy killed after its switch leaves its release live and unrecorded; the next
+    deploy of the same release adopts it (nothing to switch). When the adopted release then fails its public
+    confirm, the rescue puts back the routes the killed run saved: users are on the release live before the
+    killed switch again, nothing dropped, and the failure and its record name that release. Its own app
+    (the lean test app, without its start delays) beside the sample app."""
+    app = rc.App("lean", 3000)
+
+    def release(tag: str, echo: str, **extra: object) -> dict:
+        return rc.stack(app, tag, berth_env={"web": {"APP_ECHO": echo, "APP_LISTEN_DELAY": "0",
+                                                     "APP_HEALTH_DELAY_MS": "0"}}, **extra)
+
+    first = rc.playbook(provisioned, "deploy", release(app.tag(1), "before"))
+    assert first.returncode == 0, first.stdout[-3000:]
+    before = rc.releases(app)[0]
+    new = release(app.tag(2), "killed")
+    # Killed 1.5 s after its switch is reported (a changed task's line), during its confirm (3 good answers 1 s apart).
+    reached, load = rc.killed_under_load(provisioned, app, new, "Switch | Put live colour", after=1.5)
+    assert reached, "the deploy never switched"
+    assert rc.live(provisioned, app)["version"] == app.tag(2)
+    assert rc.releases(app)[0]["id"] == before["id"], "the killed run recorded its release"
+    rc.assert_load(load, [app.tag(1), app.tag(2)])
+    # The same release again, adopted; its public answer must name a colour it never has: the confirm fails.
+    result, load = rc.under_load(provisioned, app, "deploy", {**new, "berth_confirm_json_match": {"colour": "none"}})
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "adopted, not switched" in result.stdout, result.stdout[-3000:]
+    assert "failed at step 'confirm'" in result.stdout, result.stdout[-3000:]
+    assert f"traffic is back on {before['colour']} (release {before['id']})" in result.stdout, result.stdout[-3000:]
+    assert rc.live(provisioned, app)["version"] == app.tag(1)
+    rc.assert_load(load, [app.tag(2), app.tag(1)])
+    failed = rc.releases(app)[0]
+    assert failed["status"] == "failed" and failed["restored"]["live_release"] == before["id"], failed
