@@ -3,7 +3,11 @@ watched and for how long, and how open connections are counted from a container'
 
 from __future__ import annotations
 
+import os
+import time
+
 from ansible_collections.berth.ops.plugins.module_utils import _drain
+from ansible_collections.berth.ops.plugins.modules import release_drain
 
 OLD = {"services": {"web": {"port": 8000}, "api": {"port": 5000, "drain": 10}, "worker": {"command": ["work"]},
                     "gone": {"port": 7000, "drain": 3}}}
@@ -69,3 +73,15 @@ def test_the_report_line_says_how_many_were_open_when_the_drain_passed():
     assert _drain.summary("blue", {"web": {"open": 0, "waited": 0.8, "drain": 30.0}}, restart=True) == (
         "colour blue drained: no connection left open (web)")
     assert _drain.summary("blue", {}, restart=True) == "colour blue: no routed service to drain"
+
+
+def test_the_drain_counts_from_when_traefik_served_the_switched_routes_on_the_hosts_clock(tmp_path):
+    routes = tmp_path / "shop.yml"
+    routes.write_text("{}")
+    written = time.time() - 10
+    os.utime(routes, (written, written))
+    since = release_drain.since_switch({"routes": str(routes), "switch_elapsed": 0.5, "since_switch": 99.0})
+    assert 9.4 <= since <= 9.7
+    # No routes file to read: the caller's own count.
+    assert release_drain.since_switch({"routes": str(tmp_path / "gone.yml"), "switch_elapsed": 0.5,
+                                       "since_switch": 2.0}) == 2.0
