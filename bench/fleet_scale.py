@@ -61,7 +61,7 @@ def stack(version: int, echo: str, lb: dict) -> dict:
            "stop_grace_period": "10s", "memory": "128m"}
     return {"berth_app": "lean", "berth_domain": DOMAIN, "berth_tls": "files", "berth_services": {"web": web},
             "berth_accessories": {}, "berth_hooks": [], "berth_confirm_path": "/", "berth_confirm_json_match": {},
-            "env_files_services": {"web": {"APP_ECHO": echo, "APP_LISTEN_DELAY": "0", "APP_HEALTH_DELAY_MS": "0"}},
+            "berth_env": {"web": {"APP_ECHO": echo, "APP_LISTEN_DELAY": "0", "APP_HEALTH_DELAY_MS": "0"}},
             "berth_lb": lb, "berth_serial": 1}
 
 

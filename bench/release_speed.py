@@ -35,7 +35,7 @@ IMAGE = "registry.berth.test/berth/testapp"
 def stack(tag: str, **extra: object) -> dict:
     web = {"image": f"{IMAGE}:{tag}", "port": 3000, "health": {"path": "/health", "start_timeout": 60}}
     return {"berth_app": "bench", "berth_domain": HOST, "berth_services": {"web": web}, "berth_accessories": {},
-            "berth_hooks": [], "berth_confirm_path": "", "env_files_services": {}, **extra}
+            "berth_hooks": [], "berth_confirm_path": "", "berth_env": {}, **extra}
 
 
 def ansible(playbook: str, inventory: Path, extra: dict | None = None) -> float:

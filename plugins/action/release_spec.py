@@ -10,7 +10,7 @@ from ansible_collections.berth.ops.plugins.module_utils._http import make_transp
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
 
 INPUTS = ("app", "domain", "tls", "services", "accessories", "env", "hooks", "keep_warm", "public_service",
-          "confirm_path", "confirm_json_match", "colour", "external")
+          "confirm_path", "confirm_json_match", "external")
 REGISTRY = ("registries", "registry", "username", "password", "ca_path", "validate_certs")
 
 

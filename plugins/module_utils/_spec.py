@@ -579,7 +579,7 @@ def _basic_auth_users(services: dict, env: dict, errors: Errors) -> None:
 
 def build(inputs: dict) -> tuple[dict, list[str]]:
     """inputs: app, domain, tls, services, accessories, env (secret), hooks, keep_warm, public_service,
-    confirm_path, colour (must be empty: berth chooses it). Returns (spec, errors)."""
+    confirm_path, confirm_json_match (checked, not kept). Returns (spec, errors)."""
     errors = Errors()
     app = inputs.get("app")
     if not isinstance(app, str) or not APP.match(app):
@@ -625,8 +625,6 @@ def build(inputs: dict) -> tuple[dict, list[str]]:
     public = inputs.get("public_service") or (routed[0] if routed else "")
     if public and public not in routed:
         errors.add("berth_public_service", public, f"is not an app service with a port ({', '.join(routed)})")
-    if inputs.get("colour"):
-        errors.add("release_colour", inputs["colour"], "is chosen by berth (the idle colour); do not set it")
     confirm_path = inputs.get("confirm_path") or ""
     if confirm_path and (not isinstance(confirm_path, str) or not HEALTH_PATH.match(confirm_path)):
         errors.add("berth_confirm_path", confirm_path, "must be a URL path starting with '/'")

@@ -92,7 +92,7 @@ EXAMPLES = r"""
     release_id: "{{ release_id }}"
     colour: green
     spec: "{{ plan.spec }}"
-    env: "{{ env_files_services }}"
+    env: "{{ berth_env }}"
   no_log: true
 
 - name: render | Put back the accessories of the release the warm colour runs

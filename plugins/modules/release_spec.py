@@ -53,7 +53,7 @@ options:
     type: dict
     default: {}
   env:
-    description: Each service's secret env values (C(env_files_services)).
+    description: Each service's secret env values (C(berth_env)).
     type: dict
     default: {}
   hooks:
@@ -91,10 +91,6 @@ options:
       - A secret of this attempt. When given, RV(env_digests) holds each env value as an HMAC under it,
         which M(berth.ops.release_plan) compares on the host, so values never travel or show.
     type: str
-  colour:
-    description: C(release_colour) as the caller sees it; berth chooses the colour, so anything but empty is refused.
-    type: str
-    default: ""
   resolve:
     description: Resolve and pin the images (false only checks the inputs).
     type: bool
@@ -140,7 +136,7 @@ EXAMPLES = r"""
     tls: acme
     services:
       web: {image: ghcr.io/acme/shop:1.4.2, port: 8000, health: {path: /up, start_timeout: 90}}
-    env: "{{ env_files_services }}"
+    env: "{{ berth_env }}"
     registries:
       ghcr.io: {username: my-org-bot, password: "{{ vault_ghcr_read_token }}"}
       docker.io: {}  # public images, asked anonymously
@@ -194,7 +190,6 @@ def argument_spec() -> dict:
         "public_service": {"type": "str", "default": ""},
         "confirm_path": {"type": "str", "default": ""},
         "confirm_json_match": {"type": "dict", "default": {}},
-        "colour": {"type": "str", "default": ""},
         "env_key": {"type": "str", "no_log": True},
         "resolve": {"type": "bool", "default": True},
         "pinned": {"type": "dict", "default": {}},

@@ -83,8 +83,8 @@ def provisioned(tmp_path_factory, request) -> Provisioned:
     extra = tmp_path_factory.mktemp("provision") / "vars.yml"
     extra.write_text(yaml.safe_dump({
         "firewall_ssh_allow": [f"{gateway}/32", observers["inside"].address, observers["scanner"].address],
-        "env_files_services": {"web": {"APP_GREETING": "hello", "BERTH_CANARY": canary},
-                               "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}},
+        "berth_env": {"web": {"APP_GREETING": "hello", "BERTH_CANARY": canary},
+                      "db": {"POSTGRES_USER": "sample", "POSTGRES_PASSWORD": secrets.token_hex(12)}},
     }))
     started = time.monotonic()
     first = run_playbook("playbooks/provision.yml", *(["-vvv"] if proving else []), "-e", f"@{extra}", check=True)
@@ -115,5 +115,5 @@ def _clone(snapshot: dict, tmp_path_factory) -> Provisioned:
     assert "was converged with these inputs and roles already: nothing to do" in first.stdout, first.stdout[-3000:]
     assert recap(first.stdout)[DROPLET]["changed"] == 0, first.stdout[-3000:]
     print(f"\n{DROPLET} started from the base snapshot in {cloned:.1f} s; provision.yml read it in {seconds:.1f} s")
-    canary = yaml.safe_load(extra.read_text())["env_files_services"]["web"]["BERTH_CANARY"]
+    canary = yaml.safe_load(extra.read_text())["berth_env"]["web"]["BERTH_CANARY"]
     return Provisioned(droplet_address(), canary, first, seconds, None, 0.0, str(extra))

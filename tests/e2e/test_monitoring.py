@@ -176,7 +176,7 @@ def test_five_clean_deploys_under_load_send_nothing(monitored):
     changed = Path(provisioned.vars_file).with_name("clean-deploy.yml")
     with LoadGenerator(provisioned.address, rate=40) as load:
         for n in range(5):
-            settings["env_files_services"]["web"]["APP_GREETING"] = f"hello again {n}"
+            settings["berth_env"]["web"]["APP_GREETING"] = f"hello again {n}"
             # The last release also logs each request (plain env), so logs.yml has lines to find.
             settings["berth_services"]["web"].setdefault("env", {})["APP_ACCESS_LOG"] = "true" if n == 4 else "false"
             changed.write_text(yaml.safe_dump(settings))

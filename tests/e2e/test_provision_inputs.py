@@ -36,7 +36,7 @@ def test_a_db_accessory_added_after_the_first_provision_gets_its_backups(provisi
     with_db = provision(provisioned)
     assert NOTHING_TO_DO not in with_db.stdout, with_db.stdout[-3000:]
     assert on_droplet(f"systemctl is-enabled {UNIT}.timer").stdout.strip() == "enabled"
-    # With the database user the accessory runs as (env_files_services.db.POSTGRES_USER).
+    # With the database user the accessory runs as (berth_env.db.POSTGRES_USER).
     assert json.loads(on_droplet(f"cat {CONFIG}").stdout)["user"] == "sample"
     again = provision(provisioned)
     assert NOTHING_TO_DO in again.stdout and recap(again.stdout)[DROPLET]["changed"] == 0

@@ -589,8 +589,7 @@ CASES = [
          lambda host: sorted(host.spec()["accessories"]), []),
 ]
 # release_spec options that are not a change of a release.
-NOT_A_CHANGE = {"colour": "refused: berth chooses it (test_spec_refusals.py 'colour')",
-                "confirm_json_match": "what the confirm asks of the new colour's answer, not part of the release",
+NOT_A_CHANGE = {"confirm_json_match": "what the confirm asks of the new colour's answer, not part of the release",
                 "app": "another app: its own /opt/<app>, compose projects and routes, where nothing is live yet"}
 
 
@@ -773,7 +772,7 @@ TOP_PARTS = {
 def test_every_top_level_part_of_a_spec_is_compared():
     # external is in a spec (and its checksums) only when given: a stack without it keeps its checksums.
     assert set(built()) | {"external"} == set(TOP_PARTS) | {"services", "accessories", "app"}
-    assert set(TOP_PARTS) | {"app"} >= set(release_spec_action.INPUTS) - {"services", "accessories", "env", "colour",
+    assert set(TOP_PARTS) | {"app"} >= set(release_spec_action.INPUTS) - {"services", "accessories", "env",
                                                                         "confirm_json_match"}
 
 

@@ -125,7 +125,7 @@ def good() -> dict:
                                        "stop_grace_period": "10s", "memory": "128m"}},
             "berth_accessories": {}, "berth_hooks": [],
             "berth_env": {"web": {"APP_ECHO": "alpha"}},
-            "berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{{ release_colour }}"}}
+            "berth_confirm_path": "/", "berth_confirm_json_match": {"colour": "{colour}"}}
 
 
 def rename_service(new: str) -> Callable[[dict], None]:
@@ -177,8 +177,6 @@ CASES: list[tuple[str, Callable[[dict], None], str]] = [
      "berth_services.web.env: '1-BAD' is not an environment variable name (letters, digits, '_')"),
     ("app name", at("berth_app", "Shop!"), f"berth_app: 'Shop!' {APP_NAME}"),
     ("app name too long", at("berth_app", "a" * 40), f"berth_app: '{'a' * 40}' {APP_NAME}"),
-    ("colour", at("release_colour", "purple"),
-     "release_colour: 'purple' is chosen by berth (the idle colour); do not set it"),
     ("tls mode", at("berth_tls", "ssl"), "berth_tls: 'ssl' is not a TLS mode (files, acme, none)"),
     ("service name upper case", rename_service("Web"),
      "berth_services.Web: 'Web' is not a service name (lower-case letter, then letters, digits or '-', at most 31)"),
@@ -400,12 +398,23 @@ def test_release_plan_refuses_a_rollback_target_it_has_no_record_of():
 # Cases whose refusals can be combined in one stack: one per variable path (health_path gives way to
 # health.path when both are set, so it is left out; its own case above proves it).
 TOGETHER = ["port 70000", "health.path without slash", "memory lots", "cpus x", "domain with a space",
-            "env file value with a NUL", "env file key with a space", "env key not a name", "app name", "colour",
+            "env file value with a NUL", "env file key with a space", "env key not a name", "app name",
+            "confirm json match a list",
             "tls mode", "image not a reference", "accessory image not a reference", "hook for an unknown service",
             "rule of unknown syntax", "duration in parsecs", "status 700", "json match not a dict",
             "negative start_timeout", "interval 0", "timeout a word", "successes 0", "negative bad-answer budget",
             "command a number", "volumes a string", "healthcheck a string", "user with a shell command",
             "keep_warm maybe", "confirm path without slash"]
+
+
+def test_a_name_the_json_match_uses_that_is_not_defined_stops_the_spec_step():
+    """release_colour is gone: the old '{{ release_colour }}' (now '{colour}') fails where the inputs are
+    checked, on the controller before the lock, not at the confirm after the switch."""
+    variables = good()
+    variables["berth_confirm_json_match"] = {"colour": trust_as_template("{{ release_colour }}")}
+    with pytest.raises(Exception, match="release_colour"):
+        deploy(variables)
+    assert "release_colour" not in DEFAULTS and "release_colour" not in ARGUMENT_SPECS["main"]["options"]
 
 
 def test_every_bad_input_is_named_at_once():
@@ -428,7 +437,7 @@ def test_each_case_reaches_release_spec_unrefused_by_the_roles_argument_specs():
                                        for name, option in options.items()})
     checked = ["release_app", "release_domain", "release_tls", "release_services", "release_accessories",
                "release_env", "release_hooks", "release_keep_warm", "release_public_service", "release_confirm_path",
-               "release_colour"]
+               "release_confirm_json_match"]
     for case_id, change, _line in CASES:
         variables = role_vars(variables_of(change))
         templar = Templar(loader=LOADER, variables=variables)
