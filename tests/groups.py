@@ -80,7 +80,7 @@ GROUPS = [
     Group("example-platform", droplet="plat-1", estimate=460, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_example_platform.py"]),
     # Example system 5 (#22): web, api and AI service by service name, PostgreSQL inside, a backup round trip.
-    Group("example-three-tier", droplet="three-tier-1", estimate=300, after=BASE, env=FROM_BASE,
+    Group("example-three-tier", droplet="three-tier-1", estimate=160, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_example_three_tier.py"]),
     # Prometheus, Alertmanager and a webhook receiver on the droplet, at lab cadence (9 tests: 479 s at load 1-3
     # on a clone provisioned again with new variables; setup 140 s of it).
