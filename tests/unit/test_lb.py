@@ -53,6 +53,15 @@ def test_bad_input_is_refused_naming_the_variable_and_the_value(lb, hosts, seria
     assert lb_problems(lb, hosts, serial) == ([error] if error else [])
 
 
+def test_a_singleton_service_is_refused_behind_a_load_balancer_and_only_there():
+    spec = {"services": {"api": {"port": 8000}, "worker": {"singleton": True}, "beat": {"singleton": False}}}
+    assert lb_problems(LB, 3, 1, spec) == [
+        "berth_services.worker.singleton: True is not supported with berth_lb yet (a fleet deploy would not run "
+        "it); run singletons on a host outside the load balancer's group"]
+    assert lb_problems({}, 1, 1, spec) == []
+    assert lb_problems(LB, 3, 1, {"services": {"api": {"port": 8000}}}) == []
+
+
 def test_one_host_may_drain_to_none_when_asked():
     assert lb_problems({**LB, "min_in_rotation": 0}, 1, 1) == []
 
