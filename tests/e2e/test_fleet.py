@@ -22,7 +22,7 @@ from pathlib import Path
 import base_snapshot
 import pytest
 import yaml
-from edge import MOVING_RATE, LoadGenerator, get, wait_for_version
+from edge import MOVING_RATE, STILL_RATE, LoadGenerator, get, wait_for_version
 from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
 from labtools import ROOT, recap, run_playbook
 from release_checks import ENV, App, stack
@@ -79,7 +79,7 @@ def write_inventory(fleet: dict, version: int, per_host: dict | None = None, ech
     """The stack as host variables of the three droplets in the inventory (they win over the lab's
     group_vars/all; extra vars would win over per-host ones). Returns the environment to run with."""
     variables = stack(APP, APP.tag(version), berth_env={"web": {"APP_ECHO": echo, **QUICK}},
-                      berth_lb=LB, berth_serial=1, **extra)
+                      **{"berth_lb": LB, "berth_serial": 1, **extra})
     hosts = {host: {"ansible_host": address, **variables, **(per_host or {}).get(host, {})}
              for host, address in fleet["addresses"].items()}
     (fleet["inventory"] / "hosts.yml").write_text(yaml.safe_dump({"droplets": {"hosts": hosts}}))
@@ -115,6 +115,15 @@ class LbWatch:
             self.samples.append((time.monotonic(), {row["svname"]: (row["status"], int(row["lbtot"] or 0))
                                                     for row in stat(sock)}))
             time.sleep(0.05)
+
+    def wait_for(self, condition, timeout: float) -> bool:
+        """Until a sample taken from now on satisfies `condition` (an event, not a fixed sleep)."""
+        seen, deadline = len(self.samples), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(condition(servers) for _, servers in self.samples[seen:]):
+                return True
+            time.sleep(0.05)
+        return False
 
     def most_out_at_once(self) -> int:
         """The most servers at one moment that HAProxy did not count UP (DOWN, or on the way either way)."""
@@ -157,7 +166,8 @@ print(json.dumps(sorted(records, key=lambda r: r.get("time", ""))))'""", contain
 
 
 def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
-    first = deploy(fleet, 1)
+    # The first release, to hosts that serve nothing yet and get no load: all three in one batch.
+    first = deploy(fleet, 1, berth_serial=len(HOSTS), berth_lb={**LB, "min_in_rotation": 0})
     assert first.returncode == 0, first.stdout[-5000:]
     assert wait_for_version(fleet["lb"], APP.tag(1), host=APP.domain)
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
@@ -195,10 +205,15 @@ def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_
     if live_record(HOSTS[0])["digests"] == {}:
         pytest.fail("the rolling deploy test runs first and leaves release 2 live")
     before = {host: live_record(host)["id"] for host in HOSTS}
-    # The gate: the app's /health answers 500 there. The confirm: its public answer must name a colour it never has.
-    per_host = {HOSTS[1]: {"berth_env": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}}}
-                if where == "gate" else {"berth_confirm_json_match": {"colour": "none"}}}
-    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
+    # The gate: the app's /health answers 500 there, never a good answer, so the gate gives up at its start
+    # timeout (10 s there, not the 60 s of the others). The confirm: its public answer must name a colour it never has.
+    web = stack(APP, APP.tag(1))["berth_services"]["web"]
+    unhealthy = {"berth_env": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}},
+                 "berth_services": {"web": {**web, "health": {**web["health"], "start_timeout": 10}}}}
+    per_host = {HOSTS[1]: unhealthy if where == "gate" else {"berth_confirm_json_match": {"colour": "none"}}}
+    # Nothing moves when the gate fails (no host switches): the lower load of tests/README.md's rule.
+    rate = STILL_RATE if where == "gate" else MOVING_RATE
+    with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=rate, host=APP.domain) as load:
         load.wait_for_answers(200)
         with load.window_of():
             result = deploy(fleet, 1, per_host)
@@ -285,8 +300,9 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
             reached = killed_when_drained(env, HOSTS[1])
             assert reached, "host 2 was never drained: " + "".join(KILLED_RUN)[-5000:]
             killed = time.monotonic()
-            # The split fleet the dead run left: host 1 serves the new release, unrecorded; host 2 drained.
-            time.sleep(3 * LB["interval"] * LB["unhealthy"])
+            # The split fleet the dead run left: host 1 serves the new release, unrecorded; host 2 drained
+            # (HAProxy marks it DOWN after `unhealthy` failed checks; a worker mid-task may finish its task).
+            assert watch.wait_for(lambda servers: servers[HOSTS[1]][0].startswith("DOWN"), 10), watch.samples[-1]
             split = {host: (answer_of(fleet, host)["version"], live_record(host)["id"]) for host in HOSTS}
             assert split[HOSTS[0]] == (APP.tag(version), before[HOSTS[0]]), split
             assert split[HOSTS[2]][0] == old, split
@@ -314,40 +330,6 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
     for host in HOSTS:
         assert on_droplet(f"test ! -e /opt/{APP.name}/releases/.deploy.lock", check=False,
                           container=f"berth-{host}").returncode == 0, f"{host} is still locked"
-
-
-def status(fleet: dict, *args: str):
-    return run_playbook("playbooks/status.yml", *args, env={**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])})
-
-
-def test_status_shows_the_fleet_and_fails_loudly_when_the_hosts_disagree(fleet):
-    """status.yml: per host the live release and colour, the load balancer's state and the lock, and one
-    verdict; after one host alone is switched to its other colour (switch.yml -l), FLEET SPLIT names it
-    and the play fails. Switching it back makes the fleet one again."""
-    ids = {live_record(host)["id"] for host in HOSTS}
-    assert len(ids) == 1, ids
-    (release,) = ids
-    consistent = status(fleet)
-    assert consistent.returncode == 0, consistent.stdout[-5000:]
-    for host in HOSTS:
-        assert f"{host}: release {release} on " in consistent.stdout, consistent.stdout[-5000:]
-        assert re.search(rf"{host}: release {release} on (blue|green), load balancer in, lock free", consistent.stdout)
-    assert "fleet: 3 host(s) serve one release: " + ", ".join(HOSTS) in consistent.stdout
-    assert "FLEET SPLIT" not in consistent.stdout
-
-    env = {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
-    switched = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
-    assert switched.returncode == 0, switched.stdout[-5000:]
-    other = live_record(HOSTS[1])["id"]
-    split = status(fleet)
-    assert split.returncode != 0, split.stdout[-5000:]
-    assert (f"FLEET SPLIT: the hosts do not serve one release: {HOSTS[0]}, {HOSTS[2]} on release {release} ("
-            in split.stdout), split.stdout[-5000:]
-    assert f"{HOSTS[1]} on release {other} (" in split.stdout, split.stdout[-5000:]
-
-    back = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
-    assert back.returncode == 0, back.stdout[-5000:]
-    assert status(fleet).returncode == 0
 
 
 @pytest.mark.parametrize("playbook", ["rollback", "switch"])
@@ -378,3 +360,33 @@ def test_a_rollback_and_a_switch_across_the_fleet_drain_one_host_at_a_time_and_d
     spells = watch.down_spells()
     assert all(len(spells[host]) == 1 for host in HOSTS), spells
     assert all(begin == end for host in HOSTS for begin, end in spells[host]), spells
+
+
+def status(fleet: dict, *args: str):
+    return run_playbook("playbooks/status.yml", *args, env={**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])})
+
+
+def test_status_shows_the_fleet_and_fails_loudly_when_the_hosts_disagree(fleet):
+    """status.yml: per host the live release and colour, the load balancer's state and the lock, and one
+    verdict; after one host alone is switched to its other colour (switch.yml -l), FLEET SPLIT names it
+    and the play fails. The last test of the file: it leaves the fleet split."""
+    ids = {live_record(host)["id"] for host in HOSTS}
+    assert len(ids) == 1, ids
+    (release,) = ids
+    consistent = status(fleet)
+    assert consistent.returncode == 0, consistent.stdout[-5000:]
+    for host in HOSTS:
+        assert f"{host}: release {release} on " in consistent.stdout, consistent.stdout[-5000:]
+        assert re.search(rf"{host}: release {release} on (blue|green), load balancer in, lock free", consistent.stdout)
+    assert "fleet: 3 host(s) serve one release: " + ", ".join(HOSTS) in consistent.stdout
+    assert "FLEET SPLIT" not in consistent.stdout
+
+    env = {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
+    switched = run_playbook("playbooks/switch.yml", "-l", HOSTS[1], env=env)
+    assert switched.returncode == 0, switched.stdout[-5000:]
+    other = live_record(HOSTS[1])["id"]
+    split = status(fleet)
+    assert split.returncode != 0, split.stdout[-5000:]
+    assert (f"FLEET SPLIT: the hosts do not serve one release: {HOSTS[0]}, {HOSTS[2]} on release {release} ("
+            in split.stdout), split.stdout[-5000:]
+    assert f"{HOSTS[1]} on release {other} (" in split.stdout, split.stdout[-5000:]
