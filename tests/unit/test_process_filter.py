@@ -24,8 +24,10 @@ def test_a_zombie_and_a_gone_process_are_not_alive():
 def test_a_lock_holder_is_gone_only_when_it_ran_on_this_controller_and_its_process_is_not_the_one_recorded():
     me = f"ana@ctl-1.lab pid {os.getpid()} start {process_start(os.getpid())}"
     assert not holder_gone(me, "ctl-1.lab")
-    child = subprocess.Popen(["true"])
+    child = subprocess.Popen(["sleep", "30"])
     start = process_start(child.pid)
+    assert start, "the child runs while its start is read"
+    child.kill()
     child.wait()
     dead = f"ana@ctl-1.lab pid {child.pid} start {start}"
     assert holder_gone(dead, "ctl-1.lab")
