@@ -58,8 +58,8 @@ def open_clients(provisioned, version: str) -> list[Client]:
 
 
 def run_with_clients(provisioned, run: str, variables: dict, old: str) -> tuple[int, str, list[Client]]:
-    """Run `run`, opening the clients on `old` once it has planned (a few tasks before its switch): Traefik's
-    entrypoint writeTimeout (traefik_write_timeout, 60 s) ends an event stream older than that anyway."""
+    """Run `run`, opening the clients on `old` once it has planned (a few tasks before its switch), so each
+    stream is young when the drain judges it."""
     proc = start_playbook(provisioned, run, variables)
     assert proc.stdout is not None
     lines, clients = [], []
