@@ -21,7 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAB_STATE = ROOT / ".lab"
 BASE = LAB_STATE / "base"
-READY = BASE / "ready"  # JSON {key, image, volume, vars}: the snapshot groups start from
+READY = BASE / "ready"  # JSON {key, image, volume, vars}: the snapshot this run's groups start from
+# Every snapshot taken is also kept by its key, so that checkouts of different recipes (two developers'
+# worktrees) each find their own and one taking a snapshot never sends the other back to a from-scratch run.
+BY_KEY = BASE / "keys"
 NETWORK = "berth-lab"
 HOST_ROLES = ("deploy_user", "ssh_hardening", "firewall", "docker", "layout", "registry_login", "traefik",
               "host_metrics", "pg_backup")
@@ -58,12 +61,15 @@ def key() -> str:
 
 
 def ready() -> dict | None:
-    """The snapshot of the current key, when one exists."""
-    if not READY.exists():
+    """The snapshot of the current key, when one exists: this run's (READY) first, else the last one
+    taken of the same recipe."""
+    current = key()
+    marks = [READY, BY_KEY / f"{current}.json"]
+    found = [json.loads(mark.read_text()) for mark in marks if mark.exists()]
+    found = [snap for snap in found if snap.get("key") == current and Path(snap["vars"]).exists()]
+    if not found:
         return None
-    snapshot = json.loads(READY.read_text())
-    if snapshot.get("key") != key() or not Path(snapshot["vars"]).exists():
-        return None
+    snapshot = found[0]
     there = subprocess.run(["docker", "image", "inspect", snapshot["image"]], capture_output=True, check=False)
     return snapshot if there.returncode == 0 else None
 
@@ -79,9 +85,11 @@ def take(droplet: str, vars_file: str) -> dict:
     shutil.copyfile(vars_file, kept)
     kept.chmod(0o600)
     snapshot = {"key": current, "image": made["image"], "volume": made["volume"], "vars": str(kept)}
-    tmp = READY.with_suffix(".tmp")
-    tmp.write_text(json.dumps(snapshot))
-    tmp.rename(READY)
+    BY_KEY.mkdir(exist_ok=True)
+    for mark in (BY_KEY / f"{current}.json", READY):
+        tmp = mark.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        tmp.rename(mark)
     return snapshot
 
 
