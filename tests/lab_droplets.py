@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -70,6 +72,46 @@ def create_droplet(name: str = DROPLET, fresh: bool = True) -> str:
     if fresh:
         _lab("droplet", "destroy", name)
     return _inventory_for(name, yaml.safe_load(_lab("droplet", "create", name).stdout)["address"])
+
+
+def lab_json(*args: str) -> dict:
+    """lab.py's answer (JSON) to `args`."""
+    return json.loads(_lab(*args).stdout)
+
+
+def destroy_droplets(*names: str) -> None:
+    for name in names:
+        _lab("droplet", "destroy", name)
+
+
+def lb_down(name: str) -> None:
+    sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "lb", "down", name, check=False)
+
+
+def clone_fleet(hosts: tuple[str, ...], inventory: Path, snapshot: dict | None,
+                group_vars: Path = ROOT / "inventory" / "lab" / "group_vars") -> dict[str, str]:
+    """Droplets `hosts` started from the provisioned base snapshot (empty ones when it is None: the caller
+    provisions them), and `inventory`, a directory holding them with `group_vars` linked in.
+    Returns their addresses."""
+    extra = ["--image", snapshot["image"], "--docker-volume-from", snapshot["volume"]] if snapshot else []
+    addresses = {}
+    for host in hosts:
+        _lab("droplet", "destroy", host)
+        addresses[host] = lab_json("droplet", "create", host, *extra)["address"]
+    inventory.mkdir(parents=True, exist_ok=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(
+        {"droplets": {"hosts": {host: {"ansible_host": address} for host, address in addresses.items()}}}))
+    if not (inventory / "group_vars").is_symlink():
+        (inventory / "group_vars").symlink_to(group_vars)
+    return addresses
+
+
+def lab_settings(snapshot: dict | None) -> dict:
+    """The variables a fleet is provisioned with: the snapshot's, or the controller's SSH allow-list."""
+    if snapshot:
+        return yaml.safe_load(Path(snapshot["vars"]).read_text())
+    gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
+    return {"firewall_ssh_allow": [f"{gateway}/32"]}
 
 
 def wait_for_boot(container: str) -> None:

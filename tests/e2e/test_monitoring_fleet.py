@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from pathlib import Path
 
 import base_snapshot
 import pytest
 import yaml
-from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
-from labtools import ROOT, recap, run_playbook
+from lab_droplets import DROPLET, INVENTORY, clone_fleet, destroy_droplets, lab_settings, on_droplet
+from labtools import recap, run_playbook
 
 PREFIX = DROPLET.rsplit("-", 1)[0]
 MONITOR, SCRAPED = f"{PREFIX}-1", f"{PREFIX}-2"
@@ -24,32 +23,17 @@ MONITOR, SCRAPED = f"{PREFIX}-1", f"{PREFIX}-2"
 FAST = {"monitoring_scrape_interval": "5s", "monitoring_evaluation_interval": "5s"}
 
 
-def _lab(*args: str) -> dict:
-    return json.loads(sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args).stdout)
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> dict:
     """Both droplets provisioned by one provision.yml run over the two-host inventory, then a second run."""
     inventory = INVENTORY.parent / f"{PREFIX}-monitoring-fleet"
-    inventory.mkdir(parents=True, exist_ok=True)
     snapshot = base_snapshot.ready()
-    addresses = {}
-    for host in (MONITOR, SCRAPED):
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
-        extra = ["--image", snapshot["image"], "--docker-volume-from", snapshot["volume"]] if snapshot else []
-        addresses[host] = _lab("droplet", "create", host, *extra)["address"]
+    addresses = clone_fleet((MONITOR, SCRAPED), inventory, snapshot)
     hosts = {MONITOR: {"ansible_host": addresses[MONITOR], "berth_monitoring": True},
              SCRAPED: {"ansible_host": addresses[SCRAPED]}}
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"droplets": {"hosts": hosts}}))
-    if not (inventory / "group_vars").is_symlink():
-        (inventory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
     here = tmp_path_factory.mktemp("monitoring-fleet")
-    if snapshot:
-        settings = yaml.safe_load(Path(snapshot["vars"]).read_text())
-    else:
-        gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
-        settings = {"firewall_ssh_allow": [f"{gateway}/32"]}
+    settings = lab_settings(snapshot)
     vars_file = here / "vars.yml"
     vars_file.write_text(yaml.safe_dump({**settings, **FAST}))
     vars_file.chmod(0o600)
@@ -65,8 +49,7 @@ def fleet(tmp_path_factory) -> dict:
     on_droplet("for i in $(seq 60); do curl -fsS http://127.0.0.1:9090/-/ready && exit 0; sleep 1; done; exit 1",
                container=f"berth-{MONITOR}")
     yield addresses
-    for host in (MONITOR, SCRAPED):
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+    destroy_droplets(MONITOR, SCRAPED)
 
 
 def promql(query: str) -> list[dict]:

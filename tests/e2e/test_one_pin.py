@@ -18,45 +18,30 @@ import base_snapshot
 import pytest
 import yaml
 from callbacks.move_tag import DOCKER_MANIFEST, move, registry
-from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
+from lab_droplets import DROPLET, INVENTORY, clone_fleet, destroy_droplets, lab_settings, on_droplet
 from labtools import ROOT, recap, run_playbook
 
 HOSTS = (DROPLET, f"{DROPLET}-b")
 REPO = "berth/sample-app"
 
 
-def _lab(*args: str) -> dict:
-    return json.loads(sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args).stdout)
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> tuple[Path, str]:
     """An inventory of two provisioned droplets and the variables they were provisioned with."""
     inventory = INVENTORY.parent / f"{DROPLET}-fleet"
-    inventory.mkdir(parents=True, exist_ok=True)
-    if not (inventory / "group_vars").is_symlink():
-        (inventory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
     snapshot = base_snapshot.ready()
-    addresses = {}
-    for host in HOSTS:
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
-        extra = ["--image", snapshot["image"], "--docker-volume-from", snapshot["volume"]] if snapshot else []
-        addresses[host] = _lab("droplet", "create", host, *extra)["address"]
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(
-        {"droplets": {"hosts": {host: {"ansible_host": address} for host, address in addresses.items()}}}))
+    clone_fleet(HOSTS, inventory, snapshot)
     if snapshot:
         vars_file = snapshot["vars"]
     else:
-        gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
         vars_path = tmp_path_factory.mktemp("fleet") / "vars.yml"
-        vars_path.write_text(yaml.safe_dump({"firewall_ssh_allow": [f"{gateway}/32"]}))
+        vars_path.write_text(yaml.safe_dump(lab_settings(None)))
         vars_file = str(vars_path)
         result = run_playbook("playbooks/provision.yml", "-e", f"@{vars_file}",
                               env={"ANSIBLE_INVENTORY": str(inventory)})
         assert result.returncode == 0, result.stdout[-3000:]
     yield inventory, vars_file
-    for host in HOSTS:
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+    destroy_droplets(*HOSTS)
 
 
 def running_image(host: str) -> str:
