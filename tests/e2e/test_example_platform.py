@@ -22,8 +22,8 @@ import pytest
 import yaml
 from edge import MOVING_RATE
 from example_checks import ENV, EXAMPLES, VAULT_PASSWORD_FILE, PageLoad, assert_ok, fetch
-from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
-from labtools import ROOT, run_playbook
+from lab_droplets import DROPLET, INVENTORY, NETWORK, clone_fleet, destroy_droplets, lab_json, lb_down, on_droplet, sh
+from labtools import run_playbook
 
 PREFIX = DROPLET.rsplit("-", 1)[0]
 HOSTS = (f"{PREFIX}-1", f"{PREFIX}-2")
@@ -33,10 +33,6 @@ PG_PASSWORD = f"pg-{secrets.token_hex(10)}"
 REDIS_PASSWORD = f"redis-{secrets.token_hex(10)}"
 HEADS = {"1.0.0": "3f2a1c0e9b7d", "1.1.0": "8c4d2e6f1a0b"}  # lab/images/standin/systems.py
 PAGES = ("/", "/api/v1/utils/health-check/")
-
-
-def lab(*args: str) -> dict:
-    return json.loads(sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), *args).stdout)
 
 
 def managed(name: str, image: str, *env: str) -> str:
@@ -60,18 +56,9 @@ def platform():
     redis = managed("redis", images["redis"], f"REDIS_PASSWORD={REDIS_PASSWORD}")
     snapshot = base_snapshot.ready()
     assert snapshot, "the provisioned base snapshot is missing (group provision makes it)"
-    addresses = {}
-    for host in HOSTS:
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
-        addresses[host] = lab("droplet", "create", host, "--image", snapshot["image"],
-                              "--docker-volume-from", snapshot["volume"])["address"]
     inventory = INVENTORY.parent / f"{PREFIX}-platform"
-    inventory.mkdir(parents=True, exist_ok=True)
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(
-        {"droplets": {"hosts": {host: {"ansible_host": address} for host, address in addresses.items()}}}))
-    if not (inventory / "group_vars").is_symlink():
-        (inventory / "group_vars").symlink_to(EXAMPLES / "platform" / "group_vars")
-    lb = lab("lb", "up", PREFIX, "--backends", ",".join(HOSTS), *(f"--{k}={v}" for k, v in LB.items()))
+    addresses = clone_fleet(HOSTS, inventory, snapshot, group_vars=EXAMPLES / "platform" / "group_vars")
+    lb = lab_json("lb", "up", PREFIX, "--backends", ",".join(HOSTS), *(f"--{k}={v}" for k, v in LB.items()))
     wait_tcp = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2)"
     for address, port in ((pg, 5432), (redis, 6379)):
         deadline = time.monotonic() + 60
@@ -79,12 +66,11 @@ def platform():
             assert time.monotonic() < deadline, f"{address}:{port} never opened"
             time.sleep(0.5)
     yield {"inventory": inventory, "lb": lb["address"], "pg": pg, "redis": redis, "addresses": addresses}
-    sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "lb", "down", PREFIX, check=False)
+    lb_down(PREFIX)
     for name in ("pg", "redis"):
         sh("docker", "rm", "-f", f"berth-lab-{PREFIX}-{name}", check=False)
     if os.environ.get("BERTH_REUSE_DROPLET") != "1":
-        for host in HOSTS:
-            sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+        destroy_droplets(*HOSTS)
 
 
 def stack() -> dict:
@@ -179,7 +165,7 @@ def test_an_unreachable_external_service_is_refused_before_anything_changes(plat
     assert line in result.stdout, result.stdout[-3000:]
     assert "external service not reachable from this host, nothing was changed" in result.stdout
     assert on_hosts(look) == before
-    assert [row["status"] for row in lab("lb", "stat", PREFIX)] == ["UP", "UP"]
+    assert [row["status"] for row in lab_json("lb", "stat", PREFIX)] == ["UP", "UP"]
     assert psql("SELECT count(*) FROM platform_migrations") == "1"  # the hook never ran
     assert_serves(platform, "1.0.0")
 
