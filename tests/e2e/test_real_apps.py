@@ -84,6 +84,7 @@ def assert_succeeded(result, kind: str, app: App) -> dict:
 
 
 def test_first_deploy(provisioned, app):
+    assert releases(app) == [], "not the app's first deploy: the scenarios run out of order (tests/conftest.py)"
     result = playbook(provisioned, "deploy", stack(app, app.tag(1)))
     record = assert_succeeded(result, "deploy", app)
     body = live(provisioned, app)
