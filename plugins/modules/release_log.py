@@ -13,7 +13,8 @@ description:
     line appended to O(path)/audit.log, which is never rewritten.
   - Without O(record) the module only reads. It always returns the releases (newest first), the
     live one (the newest that succeeded) and the previous good one (the newest success before it
-    with other digests), which is where C(rollback.yml) goes.
+    that is another release - another release checksum; for App Platform's records, which have none,
+    another spec), which is where C(rollback.yml) goes.
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -71,7 +72,7 @@ live:
   returned: always
   type: dict
 previous:
-  description: The newest succeeded release before the live one with different digests, or null.
+  description: The newest succeeded release before the live one that is another release (see above), or null.
   returned: always
   type: dict
 recorded:
