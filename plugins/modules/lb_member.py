@@ -107,7 +107,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _host, _lb, _release
+from ansible_collections.berth.ops.plugins.module_utils import _host, _lb, _render
 from ansible_collections.berth.ops.plugins.module_utils._http import Transport, TransportError, make_transport
 
 
@@ -149,7 +149,7 @@ def main() -> None:
         module.fail_json(msg="; ".join(errors))
     path = os.path.join(p["dynamic_dir"], "berth-lb.yml")
     document = _lb.routes(contract, p["state"], p["entrypoints"])
-    text = _release.dump(document).encode()
+    text = _render.dump(document).encode()
     before = _host.read_bytes(path)
     current = _lb.state_of(before)
     changed = before != text

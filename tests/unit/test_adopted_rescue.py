@@ -1,13 +1,13 @@
 """A failed gate or confirm of an adopted release (a killed run switched to it, unrecorded; the next deploy
 adopted it): users go back to the release live before that switch when its colour still runs it, through
 the routes the killed run saved; otherwise the adopted release stays live and the failure says so.
-The decision is _releases.adopted_fallback (what release_plan returns as `fallback`), what users are on
+The decision is _records.adopted_fallback (what release_plan returns as `fallback`), what users are on
 afterwards _attempt.users_on; rescue.yml's routes task is templated here from the real file, as Ansible runs it."""
 
 from __future__ import annotations
 
 from ansible.template import Templar
-from ansible_collections.berth.ops.plugins.module_utils import _attempt, _releases
+from ansible_collections.berth.ops.plugins.module_utils import _attempt, _records
 from test_spec_refusals import LOADER, load
 
 WEB = {"services": {"web": {}}}
@@ -26,7 +26,7 @@ def running(release: str) -> dict:
 
 def fallback(blue: dict, records: list[dict] | None = None, kept: frozenset = frozenset({"r1", "r2"})) -> dict:
     containers = {"blue": blue, "green": running("r3")}
-    return _releases.adopted_fallback(HISTORY if records is None else records, containers, "green", "r3",
+    return _records.adopted_fallback(HISTORY if records is None else records, containers, "green", "r3",
                                       lambda rendered: WEB if rendered in kept else None)
 
 
