@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.berth.ops.plugins.module_utils import _releases, _report, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _records, _report, _spec
 
 # What the release role and the playbook leave on each host, by the report's name for it.
 HOST_VARIABLES = {"plan": "release_plan", "record": "release_record", "gate": "release_gate",
@@ -37,7 +37,7 @@ class ActionModule(ActionBase):
             return {**result, **unknown}
         release_id, kind = str(args.get("release_id") or ""), str(args.get("kind") or "")
         problems = []
-        if not _releases.ID_PATTERN.match(release_id):
+        if not _records.ID_PATTERN.match(release_id):
             problems.append(f"release_id: {release_id!r} is not a release id (letters, digits, '.', '_', '-')")
         if kind not in _report.KINDS:
             problems.append(f"kind: {kind!r} is not one of {', '.join(_report.KINDS)}")

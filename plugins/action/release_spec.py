@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.berth.ops.plugins.module_utils import _external, _registries, _release, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _external, _registries, _render, _spec
 from ansible_collections.berth.ops.plugins.module_utils._http import make_transport
 from ansible_collections.berth.ops.plugins.module_utils._oci import Client, RegistryError
 
@@ -54,8 +54,8 @@ class ActionModule(ActionBase):
             if errors:
                 return {**result, "failed": True, "msg": "; ".join(errors)}
         # Each external service's URL is one more secret env value of the services it goes to.
-        env = _release.env_values(_external.merged_env(args.get("env") or {}, args.get("external")))
-        digests = _release.env_digests(env, args["env_key"]) if args.get("env_key") else {}
+        env = _render.env_values(_external.merged_env(args.get("env") or {}, args.get("external")))
+        digests = _render.env_digests(env, args["env_key"]) if args.get("env_key") else {}
         return {**result, "changed": False, "spec": spec, "images": images, "pinned": pinned,
                 "resolved": resolved,
                 "env_digests": digests}

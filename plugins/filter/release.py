@@ -1,8 +1,8 @@
-"""Health checks of a release for berth.ops.health_gate, from its spec (the decisions live in _release.py)."""
+"""Health checks of a release for berth.ops.health_gate, from its spec (the decisions live in _render.py)."""
 
 from __future__ import annotations
 
-from ansible_collections.berth.ops.plugins.module_utils._release import (
+from ansible_collections.berth.ops.plugins.module_utils._render import (
     confirm_checks,
     gate_checks,
     singletons_plan,

@@ -4,7 +4,7 @@
 
 ``build(inputs)`` returns ``(spec, errors)``. Every error names the variable path and the bad value
 (``berth_services.web.port: 70000 is not a port (1-65535)``). The spec is plain data (JSON-able,
-colour-neutral, without secret values): _release.py renders and compares it.
+colour-neutral, without secret values): _render.py renders and compares it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ansible_collections.berth.ops.plugins.module_utils import _external
-from ansible_collections.berth.ops.plugins.module_utils._release import router_name
+from ansible_collections.berth.ops.plugins.module_utils._render import router_name
 
 APP = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -41,7 +41,7 @@ SINGLETON_REFUSES = ("port", "rule", "routes", "health", "health_path", "replica
 # Replicas of one service inside a colour, each gated and load-balanced by Traefik.
 MAX_REPLICAS = 20
 ROUTE_KEYS = {"rule", "host", "path", "priority", "middlewares"}
-# Middlewares a route may declare, each a dict with one of these keys (rendered by _release.middleware).
+# Middlewares a route may declare, each a dict with one of these keys (rendered by _render.middleware).
 MIDDLEWARES = ("strip_prefix", "redirect_scheme", "redirect_regex", "headers", "basic_auth", "rate_limit")
 # Traefik's headers middleware options berth passes on, by the type each takes.
 HEADER_OPTIONS: dict[str, type] = {

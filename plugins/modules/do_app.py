@@ -168,7 +168,7 @@ api_writes:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _app_spec, _releases, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _app_spec, _records, _spec
 from ansible_collections.berth.ops.plugins.module_utils._do_api import DOError
 from ansible_collections.berth.ops.plugins.module_utils._do_module import base_module_arguments, run
 
@@ -257,7 +257,7 @@ def _record(module, status: str, app: dict, deployment_id: str, **extra) -> dict
               "spec": spec, **extra}
     if not p["records_dir"]:
         return {k: v for k, v in record.items() if k != "spec"}
-    written = _releases.write(p["records_dir"], record)
+    written = _records.write(p["records_dir"], record)
     return {k: v for k, v in written.items() if k != "spec"}
 
 
@@ -355,7 +355,7 @@ def converge(module, api, plan) -> dict:
 
 def _previous(api, app: dict, records_dir: str | None) -> tuple[str, dict | None]:
     """The deployment to return to, and berth's record of that release (when there is one)."""
-    record = _releases.previous_good(_releases.load(records_dir)) if records_dir else None
+    record = _records.previous_good(_records.load(records_dir)) if records_dir else None
     if record and record.get("deployment_id"):
         return record["deployment_id"], record
     active = (app.get("active_deployment") or {}).get("id")

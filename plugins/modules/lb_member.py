@@ -107,8 +107,8 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
-from ansible_collections.berth.ops.plugins.module_utils import _host, _lb, _release
+from ansible_collections.berth.ops.plugins.module_utils import _host, _lb, _render
+from ansible_collections.berth.ops.plugins.module_utils._http import Transport, TransportError, make_transport
 
 
 def argument_spec() -> dict:
@@ -124,18 +124,21 @@ def argument_spec() -> dict:
     }
 
 
-def served(admin_url: str, document: dict) -> bool:
-    """Whether Traefik's API shows the health router with this rule and service."""
+def served(admin_url: str, document: dict, transport: Transport | None = None) -> bool:
+    """Whether Traefik's API shows the health router with this rule and service (no answer, another status
+    or a body that is not a JSON object: not yet)."""
     if not admin_url:
         time.sleep(3)
         return True
     router = document["http"]["routers"][_lb.ROUTER]
+    transport = transport or make_transport(follow_redirects=False)
     try:
-        with open_url(f"{admin_url}/api/http/routers/{_lb.ROUTER}@file", timeout=2) as answer:
-            got = json.loads(answer.read())
-    except Exception:
+        answer = transport("GET", f"{admin_url}/api/http/routers/{_lb.ROUTER}@file", {}, 2)
+        got = json.loads(answer.body) if answer.status == 200 else None
+    except (TransportError, ValueError):
         return False
-    return got.get("rule") == router["rule"] and got.get("service", "").removesuffix("@file") == router["service"]
+    return isinstance(got, dict) and got.get("rule") == router["rule"] \
+        and str(got.get("service", "")).removesuffix("@file") == router["service"]
 
 
 def main() -> None:
@@ -146,7 +149,7 @@ def main() -> None:
         module.fail_json(msg="; ".join(errors))
     path = os.path.join(p["dynamic_dir"], "berth-lb.yml")
     document = _lb.routes(contract, p["state"], p["entrypoints"])
-    text = _release.dump(document).encode()
+    text = _render.dump(document).encode()
     before = _host.read_bytes(path)
     current = _lb.state_of(before)
     changed = before != text

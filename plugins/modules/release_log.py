@@ -13,7 +13,8 @@ description:
     line appended to O(path)/audit.log, which is never rewritten.
   - Without O(record) the module only reads. It always returns the releases (newest first), the
     live one (the newest that succeeded) and the previous good one (the newest success before it
-    with other digests), which is where C(rollback.yml) goes.
+    that is another release - another release checksum; for App Platform's records, which have none,
+    another spec), which is where C(rollback.yml) goes.
 author: berth developers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -71,7 +72,7 @@ live:
   returned: always
   type: dict
 previous:
-  description: The newest succeeded release before the live one with different digests, or null.
+  description: The newest succeeded release before the live one that is another release (see above), or null.
   returned: always
   type: dict
 recorded:
@@ -81,7 +82,7 @@ recorded:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _releases
+from ansible_collections.berth.ops.plugins.module_utils import _records
 
 
 def argument_spec() -> dict:
@@ -101,22 +102,22 @@ def main() -> None:
     recorded = None
     if p["record"] is not None:
         record = p["record"]
-        if not _releases.ID_PATTERN.match(str(record.get("id", ""))) or \
+        if not _records.ID_PATTERN.match(str(record.get("id", ""))) or \
                 record.get("status") not in ("succeeded", "failed"):
             module.fail_json(msg="record: needs id (letters, digits, '.', '_', '-') and status succeeded|failed, "
                                  f"got id={record.get('id')!r} status={record.get('status')!r}")
         if not module.check_mode:
             try:
-                recorded = _releases.write(p["path"], record)
+                recorded = _records.write(p["path"], record)
             except OSError as exc:
                 module.fail_json(msg=f"path: cannot write the release record in {p['path']}: {exc}")
         else:
             recorded = record
-    records = _releases.load(p["path"])
+    records = _records.load(p["path"])
     if module.check_mode and recorded is not None:
         records = [recorded, *records]
     module.exit_json(changed=recorded is not None, releases=records[:p["limit"]],
-                     live=_releases.live(records), previous=_releases.previous_good(records),
+                     live=_records.live(records), previous=_records.previous_good(records),
                      recorded=recorded)
 
 

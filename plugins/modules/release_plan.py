@@ -186,7 +186,7 @@ lock:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _host, _lock, _release, _releases
+from ansible_collections.berth.ops.plugins.module_utils import _host, _lock, _records, _render
 
 
 def argument_spec() -> dict:
@@ -213,16 +213,16 @@ def rendered_release(root: str, rendered: str | None) -> tuple[dict | None, dict
 def same_release(root: str, rendered: str, spec: dict, digests: dict, key: str) -> bool:
     """Whether a release directory holds exactly this spec and these env values."""
     old_spec, old_env, _sums = rendered_release(root, rendered)
-    return old_spec == spec and not _release.env_report(old_env, digests, key)
+    return old_spec == spec and not _render.env_report(old_env, digests, key)
 
 
-# The decision's parts live in _releases (pure, unit-tested); these names stay for the module's callers.
-rendered_of = _releases.rendered_of
-colour_release = _releases.colour_release
-went_live = _releases.went_live
+# The decision's parts live in _records (pure, unit-tested); these names stay for the module's callers.
+rendered_of = _records.rendered_of
+colour_release = _records.colour_release
+went_live = _records.went_live
 
 
-pick_target = _releases.return_target
+pick_target = _records.return_target
 
 
 def main() -> None:
@@ -230,15 +230,15 @@ def main() -> None:
     p = module.params
     app, root = p["app"], p["root"]
     public = _host.read_routes(os.path.join(p["dynamic_dir"], f"{app}.yml"))
-    live_colour = _release.live_colour(public, app)
-    records = _releases.load(os.path.join(root, "releases"))
-    live = _releases.live_record(records, live_colour)
+    live_colour = _render.live_colour(public, app)
+    records = _records.load(os.path.join(root, "releases"))
+    live = _records.live_record(records, live_colour)
     live_spec, live_env, live_sums = rendered_release(root, rendered_of(live))
     try:
         containers = _host.containers(module.run_command, app)
     except RuntimeError as exc:
         module.fail_json(msg=str(exc))
-    colour = _release.other(live_colour) if live_colour else "blue"
+    colour = _render.other(live_colour) if live_colour else "blue"
     idle = containers[colour]
     result = {"changed": False, "live_colour": live_colour, "colour": colour, "live": live, "live_spec": live_spec,
               "containers": containers, "lock": _lock.read(os.path.join(root, "releases", ".deploy.lock")),
@@ -247,26 +247,26 @@ def main() -> None:
     key = p["env_key"]
     if p["kind"] == "deploy":
         spec, digests = p["spec"], p["env_digests"]
-        differences = (_release.differences(live_spec, spec) + _release.env_report(live_env, digests, key)) \
+        differences = (_render.differences(live_spec, spec) + _render.env_report(live_env, digests, key)) \
             if live and live_spec else ["nothing is live yet"]
         state = {"live_colour": live_colour, "records": records, "containers": containers}
-        decided = _releases.plan_deploy(state, spec, differences,
+        decided = _records.plan_deploy(state, spec, differences,
                                         lambda rendered: same_release(root, rendered, spec, digests, key))
         result.update(spec=spec, **decided,
                       checksums=rendered_release(root, decided["rendered"])[2] if decided["rendered"] else {})
         if decided["adopt"]:
-            result["fallback"] = _releases.adopted_fallback(records, containers, live_colour, decided["rendered"],
+            result["fallback"] = _records.adopted_fallback(records, containers, live_colour, decided["rendered"],
                                                             lambda rendered: rendered_release(root, rendered)[0])
     else:
         state = {"records": records, "live": live, "live_sum": live_sums.get("release", ""), "idle": idle}
-        decided = _releases.plan_return(p["kind"], state, p["target"],
+        decided = _records.plan_return(p["kind"], state, p["target"],
                                         lambda rendered: rendered_release(root, rendered)[0])
         if "refused" in decided:
             module.fail_json(msg=f"{p['kind']} refused: {decided['refused']}. Nothing was changed.", **result)
         spec, env, sums = rendered_release(root, rendered_of(decided["target"]))
         result.update(target=decided["target"], spec=spec, checksums=sums, noop=False, warm=decided["warm"],
-                      differences=_release.differences(live_spec, spec) + _release.env_report(
-                          live_env, _release.env_digests(env, "compare"), "compare"),
+                      differences=_render.differences(live_spec, spec) + _render.env_report(
+                          live_env, _render.env_digests(env, "compare"), "compare"),
                       rendered=decided["rendered"], env_from=decided["env_from"])
     spec = result.get("spec") or {}
     result["images"] = {name: svc["image"] for group in ("services", "accessories")

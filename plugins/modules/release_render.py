@@ -126,7 +126,7 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _host, _release, _releases
+from ansible_collections.berth.ops.plugins.module_utils import _host, _records, _render
 
 
 def argument_spec() -> dict:
@@ -157,7 +157,7 @@ def ensure_network(module: AnsibleModule, name: str) -> None:
 
 def prune(root: str, keep: int, keep_ids: set[str]) -> list[str]:
     directory = os.path.join(root, "releases")
-    records = _releases.load(directory)
+    records = _records.load(directory)
     wanted = set(keep_ids)
     for record in records[:keep]:
         wanted.add(record.get("rendered") or record["id"])
@@ -174,10 +174,10 @@ def write_accessories(module: AnsibleModule, root: str, spec: dict, env: dict) -
     """Accessories' compose file and env files, in place; returns the names whose inputs changed."""
     path = os.path.join(root, "compose", "accessories.yml")
     old = (_host.read_routes(path) or {}).get("services") or {}
-    document = _release.compose_accessories(spec, root)
+    document = _render.compose_accessories(spec, root)
     changed = []
     for name in spec["accessories"]:
-        text = _release.env_file_text(env.get(name, {}))
+        text = _render.env_file_text(env.get(name, {}))
         env_path = os.path.join(root, "env", f"{name}.env")
         # Not running counts as changed too: an earlier attempt may have written the file and failed.
         rc, out, _err = module.run_command(["docker", "inspect", "-f", "{{.State.Running}}",
@@ -190,9 +190,9 @@ def write_accessories(module: AnsibleModule, root: str, spec: dict, env: dict) -
     os.makedirs(os.path.join(root, "compose"), mode=0o750, exist_ok=True)
     os.makedirs(os.path.join(root, "env"), mode=0o700, exist_ok=True)
     for name in spec["accessories"]:
-        _host.write_atomic(os.path.join(root, "env", f"{name}.env"), _release.env_file_text(env.get(name, {})), 0o600)
+        _host.write_atomic(os.path.join(root, "env", f"{name}.env"), _render.env_file_text(env.get(name, {})), 0o600)
     candidate = path + ".new"
-    _host.write_atomic(candidate, _release.dump(document), 0o640)
+    _host.write_atomic(candidate, _render.dump(document), 0o640)
     check_compose(module, candidate)
     os.replace(candidate, path)
     return changed
@@ -203,11 +203,11 @@ def main() -> None:
     p = module.params
     root, app, colour, spec = p["root"], p["app"], p["colour"], p["spec"]
     rid = p["release_id"]
-    if not _releases.ID_PATTERN.match(rid):
+    if not _records.ID_PATTERN.match(rid):
         module.fail_json(msg=f"release_id: {rid!r} must be letters, digits, '.', '_' or '-'")
     env = _host.release_env(root, p["env_from"]) if p["env_from"] else p["env"]
-    env = _release.env_values(env)
-    sums = _release.checksums(spec, env)
+    env = _render.env_values(env)
+    sums = _render.checksums(spec, env)
     directory = _host.release_dir(root, rid)
     # Nothing returned holds a secret value (so Ansible's masking is turned off: _host.exit_unmasked).
     result = {"changed": True, "checksums": sums}
@@ -222,29 +222,29 @@ def main() -> None:
     for name in list(spec["services"]) + list(spec["accessories"]):
         values = env.get(name, {})
         if name in spec["services"]:
-            _host.write_atomic(os.path.join(directory, "env", f"{name}.env"), _release.env_file_text(values), 0o600)
-        _host.write_atomic(os.path.join(directory, "env", f"{name}.json"), _release.dump(values), 0o600)
+            _host.write_atomic(os.path.join(directory, "env", f"{name}.env"), _render.env_file_text(values), 0o600)
+        _host.write_atomic(os.path.join(directory, "env", f"{name}.json"), _render.dump(values), 0o600)
     _host.write_atomic(os.path.join(directory, "spec.json"),
-                       _release.dump({"id": rid, "colour": colour, "spec": spec, "checksums": sums}), 0o640)
+                       _render.dump({"id": rid, "colour": colour, "spec": spec, "checksums": sums}), 0o640)
     compose = os.path.join(directory, "compose.yml")
-    _host.write_atomic(compose, _release.dump(_release.compose_colour(spec, colour, rid, directory, sums["release"])),
+    _host.write_atomic(compose, _render.dump(_render.compose_colour(spec, colour, rid, directory, sums["release"])),
                        0o640)
     check_compose(module, compose)
-    if _release.singletons(spec):
+    if _render.singletons(spec):
         path = os.path.join(directory, "singletons.yml")
-        _host.write_atomic(path, _release.dump(_release.compose_singletons(spec, directory, sums)), 0o640)
+        _host.write_atomic(path, _render.dump(_render.compose_singletons(spec, directory, sums)), 0o640)
         check_compose(module, path)
-    for name in [*(_release.colour_network(app, c) for c in _release.COLOURS), f"{app}-internal"]:
+    for name in [*(_render.colour_network(app, c) for c in _render.COLOURS), f"{app}-internal"]:
         ensure_network(module, name)
     accessories_changed = write_accessories(module, root, spec, env)
     routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
     saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")
     if not os.path.exists(saved):
         _host.write_atomic(saved, _host.read_bytes(routes_path) or _host.ABSENT, 0o640)
-    routes = _release.colour_routes(spec, colour, env)
+    routes = _render.colour_routes(spec, colour, env)
     if routes:
         # Basic auth users are secret: Traefik (root) reads the file, nobody else.
-        _host.write_atomic(routes_path, _release.dump(routes), 0o600 if _release.has_secrets(routes) else 0o644)
+        _host.write_atomic(routes_path, _render.dump(routes), 0o600 if _render.has_secrets(routes) else 0o644)
     elif os.path.exists(routes_path):
         os.unlink(routes_path)
     running = {c.get("release") for by_colour in _host.containers(module.run_command, app).values()

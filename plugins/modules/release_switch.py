@@ -108,7 +108,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _host, _release
+from ansible_collections.berth.ops.plugins.module_utils import _host, _render
 from ansible_collections.berth.ops.plugins.module_utils._http import TransportError, make_transport
 
 
@@ -145,7 +145,7 @@ def wait_loaded(module: AnsibleModule, expected: dict) -> float:
     if not p["admin_url"]:
         time.sleep(p["settle"])
         return p["settle"]
-    while not _release.loaded(expected, api_view(p["admin_url"], expected)):
+    while not _render.loaded(expected, api_view(p["admin_url"], expected)):
         if time.monotonic() - started > p["timeout"]:
             module.fail_json(msg=f"switch: Traefik did not load the routes of {p['app']} within {p['timeout']:g} s "
                                  f"(asked {p['admin_url']}/api)")
@@ -173,8 +173,8 @@ def main() -> None:
     directory = _host.release_dir(p["root"], p["release_id"])
     saved_public = os.path.join(directory, "previous", f"{app}.yml")
     if p["state"] == "live":
-        document = _release.public_routes(p["spec"], colour)
-        text = _release.dump(document).encode()
+        document = _render.public_routes(p["spec"], colour)
+        text = _render.dump(document).encode()
         changed = _host.read_bytes(public_path) != text
         if module.check_mode or not changed:
             module.exit_json(changed=changed, elapsed=0.0, files=[public_path] if changed else [])

@@ -104,7 +104,7 @@ def test_the_next_release_goes_live_under_load_and_a_rollback_returns(example, p
 # (and of every app on the host), and Docker's resolver answers from that network first. Measured: 12 lookups
 # of `api` from tier-green-ai-1 gave 4 different containers. compose `links` pin it (12 of 12 right in a lab
 # experiment) but imply start order, which cycles when two services call each other: the fix is the release
-# layer's (_release.compose_colour), not this example's.
+# layer's (_render.compose_colour), not this example's.
 @pytest.mark.xfail(strict=True, reason="service names resolve across colours on the shared edge network")
 def test_with_both_colours_running_each_reaches_the_api_of_its_own_colour(provisioned):
     for _ in range(20):

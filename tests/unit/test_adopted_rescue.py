@@ -1,13 +1,13 @@
 """A failed gate or confirm of an adopted release (a killed run switched to it, unrecorded; the next deploy
 adopted it): users go back to the release live before that switch when its colour still runs it, through
 the routes the killed run saved; otherwise the adopted release stays live and the failure says so.
-The decision is _releases.adopted_fallback (what release_plan returns as `fallback`); rescue.yml's tasks
-are templated here from the real file, as Ansible runs them."""
+The decision is _records.adopted_fallback (what release_plan returns as `fallback`), what users are on
+afterwards _attempt.users_on; rescue.yml's routes task is templated here from the real file, as Ansible runs it."""
 
 from __future__ import annotations
 
 from ansible.template import Templar
-from ansible_collections.berth.ops.plugins.module_utils import _releases
+from ansible_collections.berth.ops.plugins.module_utils import _attempt, _records
 from test_spec_refusals import LOADER, load
 
 WEB = {"services": {"web": {}}}
@@ -26,7 +26,7 @@ def running(release: str) -> dict:
 
 def fallback(blue: dict, records: list[dict] | None = None, kept: frozenset = frozenset({"r1", "r2"})) -> dict:
     containers = {"blue": blue, "green": running("r3")}
-    return _releases.adopted_fallback(HISTORY if records is None else records, containers, "green", "r3",
+    return _records.adopted_fallback(HISTORY if records is None else records, containers, "green", "r3",
                                       lambda rendered: WEB if rendered in kept else None)
 
 
@@ -74,13 +74,16 @@ def test_the_rescue_puts_back_the_killed_runs_routes_only_for_an_adopted_release
 
 
 def test_the_rescue_says_which_release_users_are_on_afterwards():
-    task = rescue_task("rescue | Note the colour and release users are on now")
-    now = task["ansible.builtin.set_fact"]["__release_now"]
     back = {**ADOPTED, "fallback": fallback(running("r2"))}
-    assert template(now, back, ["/opt/traefik/dynamic/app.yml"]) == {"colour": "blue", "release": "r2"}
-    # Behind a load balancer the fleet revert put the routes back already: nothing left to write, still back.
-    assert template(now, back, []) == {"colour": "blue", "release": "r2"}
+    assert _attempt.users_on(back) == {"colour": "blue", "release": "r2"}
     # Not put back: the adopted release (green, r3), not the older record of green (r1).
-    assert template(now, {**ADOPTED, "fallback": fallback({})}, []) == {"colour": "green", "release": "r3"}
+    assert _attempt.users_on({**ADOPTED, "fallback": fallback({})}) == {"colour": "green", "release": "r3"}
     ordinary = {"adopt": False, "fallback": {}, "colour": "blue", "live_colour": "green", "live": HISTORY[1]}
-    assert template(now, ordinary, []) == {"colour": "green", "release": "r1"}
+    assert _attempt.users_on(ordinary) == {"colour": "green", "release": "r1"}
+    # Behind a load balancer the fleet revert put the routes back already: nothing left to write, still back.
+    failed = _attempt.failure(back, "r4", kind="deploy", task="Gate | g", result={"msg": "m"}, routes=[],
+                              taken_down=False)
+    assert failed["restored"]["live_colour"] == "blue" and failed["restored"]["live_release"] == "r2"
+    # rescue.yml hands the decision to Python (the release_failure filter), it does not make it.
+    describe = rescue_task("rescue | Describe the failure")["ansible.builtin.set_fact"]["__release_failed"]
+    assert "berth.ops.release_failure(" in describe

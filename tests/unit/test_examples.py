@@ -15,7 +15,7 @@ from ansible.parsing.vault import VaultSecret
 from ansible.template import Templar
 from ansible.vars.manager import VariableManager
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
-from ansible_collections.berth.ops.plugins.module_utils import _release
+from ansible_collections.berth.ops.plugins.module_utils import _render
 from test_spec_refusals import DEFAULTS, ENV_KEY, MAIN_TASKS, fake_task, the_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ def test_the_web_app_with_forum_routes_api_forum_and_front_as_the_system_needs()
                                "api": "Host(`berth.test`) && PathPrefix(`/api`)",
                                "forum": "Host(`forum.berth.test`)",
                                "forum-r2": "Host(`forum.berth.test`) && PathPrefix(`/admin`)"}
-    routes = _release.colour_routes(spec, "blue", result["env"])["http"]["middlewares"]
+    routes = _render.colour_routes(spec, "blue", result["env"])["http"]["middlewares"]
     assert routes["acme-api-blue-1-strip-prefix"] == {"stripPrefix": {"prefixes": ["/api"]}}
     assert routes["acme-api-blue-2-headers"]["headers"]["accessControlAllowOriginList"] == ["https://berth.test"]
     assert routes["acme-forum-r2-blue-1-basic-auth"]["basicAuth"]["users"][0].startswith("admin:{SHA}")
@@ -117,11 +117,11 @@ def test_the_three_tier_template_routes_web_api_and_ai_and_keeps_its_database_in
                                "ai": "Host(`tier.berth.test`) && PathPrefix(`/ai`)"}
     # The web and AI services call the api of their own colour by its service name.
     assert services["web"]["env"]["API_URL"] == services["ai"]["env"]["API_URL"] == "http://api:5000"
-    compose = _release.compose_colour(spec, "blue", "r1", "/opt/tier/releases/r1", "0" * 64)
+    compose = _render.compose_colour(spec, "blue", "r1", "/opt/tier/releases/r1", "0" * 64)
     assert all(svc["networks"]["colour"] == {} for svc in compose["services"].values())
     assert compose["networks"]["colour"]["name"] == "tier-blue"
     # PostgreSQL is an accessory with no published port.
-    db = _release.compose_accessories(spec, "/opt/tier")["services"]["db"]
+    db = _render.compose_accessories(spec, "/opt/tier")["services"]["db"]
     assert "ports" not in db and set(db["networks"]) == {"blue", "green", "internal"}
     assert set(result["env"]) == {"api", "db"} and "example-db-password" not in str(spec)
 
@@ -134,8 +134,8 @@ def test_the_simulation_runs_its_worker_once_outside_the_colours_beside_its_queu
     assert worker["singleton"] is True and "port" not in worker and worker["stop_grace_period"] == "60s"
     assert spec["routers"] == {"api": "Host(`sim.berth.test`)"}
     # The worker is not in the colours; its own project joins both colours' networks, where db and redis are.
-    assert set(_release.compose_colour(spec, "blue", "r1", "/r", "c")["services"]) == {"api"}
-    singletons = _release.compose_singletons(spec, "/r", _release.checksums(spec, result["env"]))
+    assert set(_render.compose_colour(spec, "blue", "r1", "/r", "c")["services"]) == {"api"}
+    singletons = _render.compose_singletons(spec, "/r", _render.checksums(spec, result["env"]))
     assert singletons["name"] == "sim-singletons" and list(singletons["services"]) == ["worker"]
     assert set(spec["accessories"]) == {"db", "redis"} and spec["accessories"]["redis"]["image"].startswith(
         "registry.berth.test/berth/redis:7@")

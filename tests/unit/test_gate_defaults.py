@@ -3,7 +3,7 @@ come from _gate.CHECK_DEFAULTS; a release's gate and confirm checks name every s
 health (defaults in _spec.HEALTH_DEFAULTS), so the module's never stand in for a service's."""
 
 import yaml
-from ansible_collections.berth.ops.plugins.module_utils import _release
+from ansible_collections.berth.ops.plugins.module_utils import _render
 from ansible_collections.berth.ops.plugins.module_utils._gate import CHECK_DEFAULTS, DEFAULT_DEADLINE, Policy
 from ansible_collections.berth.ops.plugins.module_utils._spec import HEALTH_DEFAULTS, build
 from ansible_collections.berth.ops.plugins.modules import health_gate
@@ -31,8 +31,8 @@ def test_the_modules_options_documentation_and_policy_share_one_set_of_defaults(
 
 
 def test_a_releases_checks_name_every_setting_from_the_services_health():
-    gate = _release.gate_checks(SPEC, "blue", "http://127.0.0.1:8081")[0]
-    confirm = _release.confirm_checks(SPEC, "https://127.0.0.1", 20)[0]
+    gate = _render.gate_checks(SPEC, "blue", "http://127.0.0.1:8081")[0]
+    confirm = _render.confirm_checks(SPEC, "https://127.0.0.1", 20)[0]
     for check in (gate, confirm):
         assert set(CHECK_DEFAULTS) <= set(check), "a module default would stand in for the service's setting"
         assert (check["timeout"], check["max_bad_answers"], check["max_connection_errors"]) == \
@@ -42,7 +42,7 @@ def test_a_releases_checks_name_every_setting_from_the_services_health():
 
 
 def test_the_confirm_path_takes_the_modules_defaults():
-    extra = _release.confirm_checks(SPEC, "https://127.0.0.1", 20, path="/", colour="blue")[-1]
+    extra = _render.confirm_checks(SPEC, "https://127.0.0.1", 20, path="/", colour="blue")[-1]
     assert not set(CHECK_DEFAULTS) & set(extra), "berth_confirm_path's check is health_gate's own"
     merged = {**{key: health_gate.argument_spec()[key].get("default") for key in health_gate.CHECK_KEYS}, **extra}
     policy = health_gate.policy_of(merged)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from ansible_collections.berth.ops.plugins.filter.lb import lb_problems
-from ansible_collections.berth.ops.plugins.module_utils import _lb, _release
+from ansible_collections.berth.ops.plugins.module_utils import _lb, _render
 
 LB = {"health_path": "/.well-known/berth/lb", "interval": 2, "timeout": 1, "unhealthy": 2, "healthy": 3}
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -115,7 +115,7 @@ def test_a_rejoin_waits_for_healthy_checks_answered_200():
 
 def test_the_state_a_health_route_file_puts_its_host_in():
     for state in _lb.STATES:
-        text = _release.dump(_lb.routes(_lb.DEFAULTS, state, ["websecure"])).encode()
+        text = _render.dump(_lb.routes(_lb.DEFAULTS, state, ["websecure"])).encode()
         assert _lb.state_of(text) == state
     assert _lb.state_of(None) == "" and _lb.state_of(b"") == "" and _lb.state_of(b"# not json\n") == ""
     assert _lb.state_of(b'{"http": {"routers": {}}}') == ""

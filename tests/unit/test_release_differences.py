@@ -48,7 +48,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.berth.ops.plugins.action import release_spec as release_spec_action
-from ansible_collections.berth.ops.plugins.module_utils import _external, _release, _releases, _spec
+from ansible_collections.berth.ops.plugins.module_utils import _external, _records, _render, _spec
 from ansible_collections.berth.ops.plugins.modules import release_plan, release_render, release_switch
 
 REG = "registry.berth.test/berth"
@@ -240,7 +240,7 @@ class Host:
             for key, c in self.containers.items():
                 if key[0] == plan["live_colour"]:
                     c["running"] = False
-        record = _releases.write(str(self.root / "releases"), {
+        record = _records.write(str(self.root / "releases"), {
             "id": release_id, "status": "succeeded", "kind": kind, "colour": colour,
             "previous_colour": plan["live_colour"], "rendered": plan["rendered"] or release_id,
             "checksum": (render["checksums"] if render else plan["checksums"])["release"],
@@ -251,7 +251,7 @@ class Host:
 
     # What a user could look at on the host (the e2e's inspect / routes / live_release_file).
     def live(self) -> dict:
-        return _releases.live(_releases.load(str(self.root / "releases")))
+        return _records.live(_records.load(str(self.root / "releases")))
 
     def live_dir(self) -> Path:
         record = self.live()
@@ -264,7 +264,7 @@ class Host:
         return json.loads((self.dynamic / f"{self.app}.yml").read_text())
 
     def colour_routes(self) -> dict:
-        colour = _release.live_colour(self.routes(), self.app)
+        colour = _render.live_colour(self.routes(), self.app)
         return json.loads((self.dynamic / f"{self.app}-{colour}.yml").read_text())
 
     def spec(self) -> dict:
@@ -402,7 +402,7 @@ def with_basic_auth(inputs: dict) -> None:
 
 def basic_auth_seen(host: Host) -> tuple:
     """The web router's middleware, the users Traefik reads, and who may read them."""
-    colour = _release.live_colour(host.routes(), host.app)
+    colour = _render.live_colour(host.routes(), host.app)
     path = host.dynamic / f"{host.app}-{colour}.yml"
     middlewares = host.colour_routes()["http"].get("middlewares") or {}
     return (router(host)["sample-web"].get("middlewares"), [m["basicAuth"]["users"] for m in middlewares.values()],
@@ -677,7 +677,7 @@ def test_every_release_spec_option_is_covered_or_said_not_to_be_a_change():
     assert not covered & set(NOT_A_CHANGE)
 
 
-# --- Every field of a spec, at the level of _release's pure functions -----------------------------------
+# --- Every field of a spec, at the level of _render's pure functions -----------------------------------
 FULL_WEB = {"image": WEB_IMAGE, "port": 8000, "rule": RULE, "health": {"successes": 2}, "health_path": "/up",
             "command": ["serve"], "env": {"MODE": "a"}, "volumes": ["data:/data"], "cpus": "1", "memory": "1g",
             "healthcheck": {"test": ["CMD", "true"]}, "stop_grace_period": "5s", "user": "1000", "read_only": False,
@@ -727,11 +727,11 @@ def built(**inputs: Any) -> dict:
 
 
 def test_a_service_spec_holds_exactly_the_fields_a_difference_report_walks():
-    """A field _spec adds to a service without adding it to _release.FIELDS would change the checksum
+    """A field _spec adds to a service without adding it to _render.FIELDS would change the checksum
     but never be reported, and release_plan decides 'nothing to do' from the report."""
     spec = built(services={"web": FULL_WEB, "api": FULL_API, "worker": FULL_WORKER})
     web, api = set(spec["services"]["web"]), set(spec["services"]["api"])
-    assert web | api | set(spec["services"]["worker"]) == set(_release.FIELDS) == set(SPEC_FIELDS)
+    assert web | api | set(spec["services"]["worker"]) == set(_render.FIELDS) == set(SPEC_FIELDS)
     assert web ^ api == {"rule", "routes"}
 
 
@@ -740,9 +740,9 @@ def test_each_field_of_a_service_spec_alone_is_a_reported_checksummed_difference
     old = built(services={"web": FULL_WEB})
     new = copy.deepcopy(old)
     new["services"]["web"][name], line = SPEC_FIELDS[name]
-    assert _release.differences(old, new) == [line]
+    assert _render.differences(old, new) == [line]
     env = {"web": {"APP_GREETING": OLD_SECRET}}
-    before, after = _release.checksums(old, env), _release.checksums(new, env)
+    before, after = _render.checksums(old, env), _render.checksums(new, env)
     assert after["services"]["web"] != before["services"]["web"] and after["release"] != before["release"]
     assert {k: v for k, v in after.items() if k not in ("services", "release")} == \
         {k: v for k, v in before.items() if k not in ("services", "release")}
@@ -751,8 +751,8 @@ def test_each_field_of_a_service_spec_alone_is_a_reported_checksummed_difference
         old_db, new_db = copy.deepcopy(old), copy.deepcopy(old)
         old_db["accessories"]["db"][name] = old["services"]["web"][name]
         new_db["accessories"]["db"][name] = new["services"]["web"][name]
-        assert _release.differences(old_db, new_db) == [line.replace(" of web", " of db", 1)]
-        assert _release.checksums(new_db, env)["accessories"] != _release.checksums(old_db, env)["accessories"]
+        assert _render.differences(old_db, new_db) == [line.replace(" of web", " of db", 1)]
+        assert _render.checksums(new_db, env)["accessories"] != _render.checksums(old_db, env)["accessories"]
 
 
 # Each top-level part of a spec: another value, the line that names it, the checksum part that holds it.
@@ -781,9 +781,9 @@ def test_each_top_level_part_alone_is_a_reported_checksummed_difference(name):
     old = built()
     value, line, part = TOP_PARTS[name]
     new = {**old, name: value}
-    assert _release.differences(old, new) == [line]
+    assert _render.differences(old, new) == [line]
     env = {"web": {"APP_GREETING": OLD_SECRET}}
-    before, after = _release.checksums(old, env), _release.checksums(new, env)
+    before, after = _render.checksums(old, env), _render.checksums(new, env)
     assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} == {part, "release"}
 
 
@@ -813,11 +813,11 @@ def test_each_health_setting_alone_is_a_new_release_that_reaches_the_gate(name):
     web = base()["services"]["web"]
     new = built(services={**base()["services"], "web": {**web, "health": {**web["health"], name: value}}})
     after = {**WEB_HEALTH, name: new["services"]["web"]["health"][name]}
-    assert _release.differences(old, new) == [f"health of web: {js(WEB_HEALTH)} -> {js(after)}"]
-    assert _release.checksums(new, {})["services"]["web"] != _release.checksums(old, {})["services"]["web"]
-    check = next(c for c in _release.gate_checks(new, "blue", "http://gate") if c["name"] == "web")
+    assert _render.differences(old, new) == [f"health of web: {js(WEB_HEALTH)} -> {js(after)}"]
+    assert _render.checksums(new, {})["services"]["web"] != _render.checksums(old, {})["services"]["web"]
+    check = next(c for c in _render.gate_checks(new, "blue", "http://gate") if c["name"] == "web")
     assert check[gate_key] == gated
-    old_check = next(c for c in _release.gate_checks(old, "blue", "http://gate") if c["name"] == "web")
+    old_check = next(c for c in _render.gate_checks(old, "blue", "http://gate") if c["name"] == "web")
     assert old_check[gate_key] != gated
 
 
@@ -837,10 +837,10 @@ def test_each_healthcheck_key_alone_is_a_new_release_that_reaches_compose(name):
         return built(services={**base()["services"], "web": {**base()["services"]["web"], "healthcheck": check}})
 
     old, new = with_check(HEALTHCHECK), with_check({**HEALTHCHECK, name: HEALTHCHECK_CHANGES[name]})
-    assert _release.differences(old, new) == \
+    assert _render.differences(old, new) == \
         [f"healthcheck of web: {js(HEALTHCHECK)} -> {js({**HEALTHCHECK, name: HEALTHCHECK_CHANGES[name]})}"]
-    assert _release.checksums(new, {})["release"] != _release.checksums(old, {})["release"]
-    compose = _release.compose_colour(new, "blue", "r1", "/opt/sample/releases/r1", "sum")
+    assert _render.checksums(new, {})["release"] != _render.checksums(old, {})["release"]
+    compose = _render.compose_colour(new, "blue", "r1", "/opt/sample/releases/r1", "sum")
     assert compose["services"]["web"]["healthcheck"][name] == HEALTHCHECK_CHANGES[name]
 
 
@@ -862,7 +862,7 @@ def test_key_order_changes_no_checksum_and_a_deploy_is_a_no_op(host_dir):
     inputs["services"] = {name: reordered(svc) for name, svc in base()["services"].items()}
     assert list(inputs) != list(base()) and list(inputs["env"]) != list(base()["env"])
     spec = release_spec(inputs)
-    assert _release.checksums(spec["spec"], inputs["env"]) == first.render["checksums"]
+    assert _render.checksums(spec["spec"], inputs["env"]) == first.render["checksums"]
     files = host.files()
     again = host.deploy(inputs)
     assert again.plan["noop"] is True and again.plan["differences"] == []
@@ -889,7 +889,7 @@ def test_without_one_the_first_service_with_a_port_is_public(host_dir):
 def test_an_identical_spec_has_identical_checksums():
     one, two = release_spec(base()), release_spec(base())
     assert one["spec"] == two["spec"] and one["env_digests"] == two["env_digests"]
-    assert _release.checksums(one["spec"], base()["env"]) == _release.checksums(two["spec"], base()["env"])
+    assert _render.checksums(one["spec"], base()["env"]) == _render.checksums(two["spec"], base()["env"])
 
 
 def test_a_value_with_newlines_tabs_quotes_and_dollars_is_written_exactly_and_a_rerun_is_a_no_op(host_dir):

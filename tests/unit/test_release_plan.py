@@ -1,11 +1,11 @@
 """release_plan's decisions that need no host: which release a colour runs, whether it is warm, and
 what a rollback or switch returns to."""
 
-from ansible_collections.berth.ops.plugins.module_utils import _releases
+from ansible_collections.berth.ops.plugins.module_utils import _records
 from ansible_collections.berth.ops.plugins.modules import release_plan as plan
 
 SPEC = {"services": {"web": {}, "worker": {}}}
-RECORDS = [  # newest first, as _releases.load gives them
+RECORDS = [  # newest first, as _records.load gives them
     {"id": "r3", "status": "failed", "colour": "green", "checksum": "c3"},
     {"id": "r2", "status": "succeeded", "colour": "blue", "checksum": "c2"},
     {"id": "r2b", "status": "succeeded", "colour": "green", "checksum": "c2", "rendered": "r2"},
@@ -55,7 +55,7 @@ def test_switch_returns_to_what_the_idle_colour_runs():
         "no succeeded release rendered r9"
 
 
-# The deploy decision (_releases.plan_deploy): what a deploy of a spec does, from what the host showed.
+# The deploy decision (_records.plan_deploy): what a deploy of a spec does, from what the host showed.
 
 WEB = {"services": {"web": {}}}
 HISTORY = [  # newest first: r2 live on blue, r1 before it on green
@@ -71,7 +71,7 @@ def state(live_colour: str, blue: str = "", green: str = "", records: list | Non
 
 
 def decide(live_state: dict, differences: list[str], same: set[str] = frozenset()) -> dict:
-    return _releases.plan_deploy(live_state, WEB, differences, lambda rendered: rendered in same)
+    return _records.plan_deploy(live_state, WEB, differences, lambda rendered: rendered in same)
 
 
 def test_a_new_release_goes_to_the_idle_colour():
@@ -127,15 +127,15 @@ def test_only_exactly_this_release_is_adopted():
     # Services of two releases in the live colour: not one release, not adopted.
     mixed = state("green", blue="r2")
     mixed["containers"]["green"] = {"web": running("r3"), "worker": running("r4")}
-    got = _releases.plan_deploy(mixed, {"services": {"web": {}, "worker": {}}}, ["x"], lambda r: True)
+    got = _records.plan_deploy(mixed, {"services": {"web": {}, "worker": {}}}, ["x"], lambda r: True)
     assert got["adopt"] is False
 
 
-# What a rollback or switch does (_releases.plan_return), from what the host showed.
+# What a rollback or switch does (_records.plan_return), from what the host showed.
 
 def back(kind: str, idle: dict, wanted: str = "", kept: frozenset = frozenset({"r1", "r2"}), live=RECORDS[1]) -> dict:
     live_state = {"records": RECORDS, "live": live, "live_sum": "c2", "idle": idle}
-    return _releases.plan_return(kind, live_state, wanted, lambda rendered: SPEC if rendered in kept else None)
+    return _records.plan_return(kind, live_state, wanted, lambda rendered: SPEC if rendered in kept else None)
 
 
 def test_a_rollback_to_what_the_idle_colour_runs_is_a_flip():

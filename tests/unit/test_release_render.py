@@ -5,7 +5,7 @@ import json
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.berth.ops.plugins.module_utils import _host, _release
+from ansible_collections.berth.ops.plugins.module_utils import _host, _render
 from ansible_collections.berth.ops.plugins.module_utils._spec import build
 
 DIGEST = "@sha256:" + "b" * 64
@@ -18,19 +18,19 @@ ENV = {"web": {"SECRET_KEY": "hunter2", "DEBUG": "0"}}
 
 
 def test_env_file_keeps_quotes_newlines_and_dollars():
-    text = _release.env_file_text({"A": "plain", "B": "it's", "C": "line1\nline2", "D": "$HOME"})
+    text = _render.env_file_text({"A": "plain", "B": "it's", "C": "line1\nline2", "D": "$HOME"})
     assert "A='plain'\n" in text and 'B="it\'s"\n' in text and 'C="line1\\nline2"\n' in text and "D='$HOME'\n" in text
 
 
 def test_checksums_change_with_any_part_and_only_then():
-    base = _release.checksums(SPEC, ENV)
-    assert _release.checksums(SPEC, ENV) == base
+    base = _render.checksums(SPEC, ENV)
+    assert _render.checksums(SPEC, ENV) == base
     bigger = json.loads(json.dumps(SPEC))
     bigger["services"]["web"]["memory"] = "256m"
-    assert _release.checksums(bigger, ENV)["release"] != base["release"]
-    assert _release.checksums(SPEC, {"web": {**ENV["web"], "DEBUG": "1"}})["release"] != base["release"]
+    assert _render.checksums(bigger, ENV)["release"] != base["release"]
+    assert _render.checksums(SPEC, {"web": {**ENV["web"], "DEBUG": "1"}})["release"] != base["release"]
     moved = {**SPEC, "domain": "new.example.com"}
-    assert _release.checksums(moved, ENV)["routing"] != base["routing"]
+    assert _render.checksums(moved, ENV)["routing"] != base["routing"]
 
 
 def test_differences_name_fields_and_env_keys_never_values():
@@ -38,95 +38,95 @@ def test_differences_name_fields_and_env_keys_never_values():
     new["services"]["web"]["memory"] = "256m"
     new["services"]["web"]["health"]["path"] = "/health"
     new["domain"] = "shop2.example.com"
-    report = _release.differences(SPEC, new)
+    report = _render.differences(SPEC, new)
     assert "memory of web: none -> 256m" in report
     assert any(line.startswith("health of web:") and "/health" in line for line in report)
     assert "domain: shop.example.com -> shop2.example.com" in report
-    digests = _release.env_digests({"web": {"SECRET_KEY": "hunter3", "NEW": "x"}}, "k")
-    env_lines = _release.env_report(ENV, digests, "k")
+    digests = _render.env_digests({"web": {"SECRET_KEY": "hunter3", "NEW": "x"}}, "k")
+    env_lines = _render.env_report(ENV, digests, "k")
     assert env_lines == ["env file of web: 1 key added (NEW); 1 key removed (DEBUG); 1 key changed (SECRET_KEY)"]
     assert not any("hunter" in line for line in report + env_lines)
-    assert _release.env_report(ENV, _release.env_digests(ENV, "k"), "k") == []
-    assert _release.differences(SPEC, SPEC) == []
+    assert _render.env_report(ENV, _render.env_digests(ENV, "k"), "k") == []
+    assert _render.differences(SPEC, SPEC) == []
 
 
 def test_compose_of_a_colour_pins_images_labels_the_release_and_shares_named_volumes():
-    doc = _release.compose_colour(SPEC, "green", "r1", "/opt/shop/releases/r1", "sum")
+    doc = _render.compose_colour(SPEC, "green", "r1", "/opt/shop/releases/r1", "sum")
     web = doc["services"]["web"]
     assert doc["name"] == "shop-green" and web["image"] == "r/web" + DIGEST
     assert web["labels"]["berth.release"] == "r1" and web["environment"]["BERTH_COLOUR"] == "green"
     assert web["networks"]["edge"] == {"aliases": ["shop-green-web"]}
     assert "edge" not in doc["services"]["worker"]["networks"]
     assert web["env_file"] == [{"path": "/opt/shop/releases/r1/env/web.env", "required": False}]
-    assert _release.compose_accessories(SPEC, "/opt/shop")["volumes"] == {"data": {}}
+    assert _render.compose_accessories(SPEC, "/opt/shop")["volumes"] == {"data": {}}
 
 
 def test_routes_public_follow_the_live_colour_and_private_ones_stay_per_colour():
-    public = _release.public_routes(SPEC, "green")
+    public = _render.public_routes(SPEC, "green")
     assert public["http"]["routers"]["shop-web"]["rule"] == "Host(`shop.example.com`)"
     assert public["http"]["services"]["shop-web"]["weighted"]["services"] == [{"name": "shop-web-green", "weight": 1}]
-    assert _release.live_colour(public, "shop") == "green" and _release.live_colour(None, "shop") == ""
-    private = _release.colour_routes(SPEC, "blue")
+    assert _render.live_colour(public, "shop") == "green" and _render.live_colour(None, "shop") == ""
+    private = _render.colour_routes(SPEC, "blue")
     assert private["http"]["routers"]["shop-web-blue-gate"]["rule"] == "Host(`web.blue.shop.gate`)"
     assert private["http"]["services"]["shop-web-blue"]["loadBalancer"]["servers"] == [{"url": "http://shop-blue-web:8000"}]
 
 
 def test_loaded_compares_traefiks_view_with_the_expected_routes():
-    public = _release.public_routes(SPEC, "green")
+    public = _render.public_routes(SPEC, "green")
     api = {"routers/shop-web": {"rule": "Host(`shop.example.com`)", "service": "shop-web"},
            "services/shop-web": {"weighted": {"services": [{"name": "shop-web-green", "weight": 1}]}}}
-    assert _release.loaded(public, api)
+    assert _render.loaded(public, api)
     api["services/shop-web"] = {"weighted": {"services": [{"name": "shop-web-blue", "weight": 1}]}}
-    assert not _release.loaded(public, api)
-    assert not _release.loaded(public, {"routers/shop-web": None})
+    assert not _render.loaded(public, api)
+    assert not _render.loaded(public, {"routers/shop-web": None})
 
 
 def test_gate_and_confirm_checks_use_each_services_health_settings():
-    gate = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081")
+    gate = _render.gate_checks(SPEC, "green", "http://127.0.0.1:8081")
     assert gate == [{"name": "web", "url": "http://127.0.0.1:8081/up", "headers": {"Host": "web.green.shop.gate"},
                      "status_codes": [200], "body_regex": None, "json_match": None, "successes": 3, "interval": 1.0,
                      "timeout": 0.5, "max_bad_answers": 3, "max_connection_errors": 3, "start_timeout": 30.0,
                      "container": "shop-green-web-1"}]
-    confirm = _release.confirm_checks(SPEC, "https://127.0.0.1:443", 20)
+    confirm = _render.confirm_checks(SPEC, "https://127.0.0.1:443", 20)
     assert confirm[0]["headers"] == {"Host": "shop.example.com"} and confirm[0]["timeout"] == 0.5
     assert confirm[0]["deadline"] == 20 and "start_timeout" not in confirm[0]
 
 
 def test_the_confirm_path_names_the_colour_going_live_where_json_match_says_colour():
-    checks = _release.confirm_checks(SPEC, "https://127.0.0.1:443", 20, colour="green", path="/",
+    checks = _render.confirm_checks(SPEC, "https://127.0.0.1:443", 20, colour="green", path="/",
                                      json_match={"colour": "{colour}", "who": "app {colour}", "n": 3, "ok": True})
     assert checks[-1] == {"name": "confirm_path", "url": "https://127.0.0.1:443/",
                           "headers": {"Host": "shop.example.com"}, "deadline": 20,
                           "json_match": {"colour": "green", "who": "app green", "n": 3, "ok": True}}
     # Every host routed: the entrypoint's own name, as the public router's.
     anywhere = {**SPEC, "domain": "", "routers": {"web": "PathPrefix(`/`)"}}
-    checks = _release.confirm_checks(anywhere, "http://127.0.0.1", 20, colour="blue", path="/up")
+    checks = _render.confirm_checks(anywhere, "http://127.0.0.1", 20, colour="blue", path="/up")
     assert [c["headers"]["Host"] for c in checks] == ["shop.local", "shop.local"]
     assert checks[-1]["url"] == "http://127.0.0.1/up" and checks[-1]["json_match"] is None
     # No berth_confirm_path: only the routers' own checks, whatever the JSON match says.
-    assert [c["name"] for c in _release.confirm_checks(SPEC, "https://127.0.0.1", 20, colour="blue",
+    assert [c["name"] for c in _render.confirm_checks(SPEC, "https://127.0.0.1", 20, colour="blue",
                                                                 json_match={"a": "{colour}"})] \
         == ["web"]
 
 
 def test_status_asks_the_live_colour_for_one_good_answer_now_with_no_budget():
-    warm = _release.gate_checks(SPEC, "blue", "http://127.0.0.1:8081", warm=True)
-    now = _release.status_checks(SPEC, "blue", "http://127.0.0.1:8081")
+    warm = _render.gate_checks(SPEC, "blue", "http://127.0.0.1:8081", warm=True)
+    now = _render.status_checks(SPEC, "blue", "http://127.0.0.1:8081")
     assert now == [{**check, "max_bad_answers": 0, "max_connection_errors": 0, "deadline": 5, "start_timeout": None}
                    for check in warm]
     assert now[0]["successes"] == 1 and now[0]["timeout"] == 0.5 and now[0]["headers"] == {"Host": "web.blue.shop.gate"}
 
 
 def test_a_warm_colour_is_gated_for_one_good_answer_under_the_same_settings():
-    cold = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081")[0]
-    warm = _release.gate_checks(SPEC, "green", "http://127.0.0.1:8081", warm=True)[0]
+    cold = _render.gate_checks(SPEC, "green", "http://127.0.0.1:8081")[0]
+    warm = _render.gate_checks(SPEC, "green", "http://127.0.0.1:8081", warm=True)[0]
     assert warm["successes"] == 1
     assert {k: v for k, v in warm.items() if k != "successes"} == {k: v for k, v in cold.items() if k != "successes"}
 
 
 def test_a_host_and_root_path_rule_is_confirmed_with_that_host():
-    assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/`)") == "a.example.com"
-    assert _release.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/api`)") is None
+    assert _render.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/`)") == "a.example.com"
+    assert _render.public_host(SPEC, "Host(`a.example.com`) && PathPrefix(`/api`)") is None
 
 
 # --- Service names, routes with middlewares, hardening (issue 22) --------------------------------------
@@ -151,17 +151,17 @@ def test_each_colour_has_its_own_network_where_services_have_their_names_and_acc
     joins, so a network shared by both colours would answer `api` with either colour's."""
     assert ROUTED_ERRORS == []
     for colour in ("blue", "green"):
-        doc = _release.compose_colour(ROUTED, colour, "r1", "/r", "sum")
+        doc = _render.compose_colour(ROUTED, colour, "r1", "/r", "sum")
         assert doc["networks"]["colour"] == {"name": f"forum-{colour}", "external": True}
         assert all(set(svc["networks"]) == {"colour", "edge"} for svc in doc["services"].values())
         assert "internal" not in doc["networks"]
-    accessories = _release.compose_accessories(ROUTED, "/opt/forum")
+    accessories = _render.compose_accessories(ROUTED, "/opt/forum")
     assert {n["name"] for n in accessories["networks"].values()} == {"forum-blue", "forum-green", "forum-internal"}
     assert set(accessories["services"]["db"]["networks"]) == set(accessories["networks"])
 
 
 def test_several_routes_per_service_go_to_one_weighted_service_with_their_middlewares():
-    public = _release.public_routes(ROUTED, "green")["http"]
+    public = _render.public_routes(ROUTED, "green")["http"]
     assert public["routers"]["forum-api"] == {
         "entryPoints": ["websecure"], "rule": "Host(`example.com`) && PathPrefix(`/api`)", "service": "forum-api",
         "middlewares": ["forum-api-green-1-strip-prefix", "forum-api-green-2-headers"], "tls": {}}
@@ -174,7 +174,7 @@ def test_several_routes_per_service_go_to_one_weighted_service_with_their_middle
 
 def test_a_colours_file_defines_its_middlewares_with_basic_auth_users_from_the_secret_env():
     users = "admin:$2y$05$hash\nops:$2y$05$other\n"
-    routes = _release.colour_routes(ROUTED, "green", {"forum": {"ADMIN_USERS": users}})
+    routes = _render.colour_routes(ROUTED, "green", {"forum": {"ADMIN_USERS": users}})
     middlewares = routes["http"]["middlewares"]
     assert middlewares == {
         "forum-api-green-1-strip-prefix": {"stripPrefix": {"prefixes": ["/api"]}},
@@ -184,18 +184,18 @@ def test_a_colours_file_defines_its_middlewares_with_basic_auth_users_from_the_s
         "forum-forum-r2-green-2-rate-limit": {"rateLimit": {"average": 5, "period": "1s"}},
         "forum-forum-r2-green-3-redirect-scheme": {"redirectScheme": {"permanent": True, "scheme": "https"}}}
     # Every middleware a public router names is defined in that colour's file.
-    routers = _release.public_routes(ROUTED, "green")["http"]["routers"].values()
+    routers = _render.public_routes(ROUTED, "green")["http"]["routers"].values()
     named = {m for r in routers for m in r.get("middlewares", [])}
     assert named == set(middlewares)
-    assert _release.has_secrets(routes) and not _release.has_secrets(_release.colour_routes(SPEC, "green"))
+    assert _render.has_secrets(routes) and not _render.has_secrets(_render.colour_routes(SPEC, "green"))
     # The gate's private routes carry none: a colour is gated on its services' own answers.
     assert all("middlewares" not in r for r in routes["http"]["routers"].values())
 
 
 def test_the_confirm_skips_routes_whose_middlewares_answer_for_the_app():
-    names = [check["name"] for check in _release.confirm_checks(ROUTED, "https://127.0.0.1", 20)]
+    names = [check["name"] for check in _render.confirm_checks(ROUTED, "https://127.0.0.1", 20)]
     assert names == ["web", "forum"]  # api: a path rule; forum-r2: basic auth answers 401 before the app
-    forum = next(c for c in _release.confirm_checks(ROUTED, "https://127.0.0.1", 20) if c["name"] == "forum")
+    forum = next(c for c in _render.confirm_checks(ROUTED, "https://127.0.0.1", 20) if c["name"] == "forum")
     assert forum["headers"] == {"Host": "forum.example.com"}
 
 
@@ -206,14 +206,14 @@ def test_hardening_and_logging_reach_compose_as_compose_names_them():
         "ulimits": {"nofile": {"soft": 1024, "hard": 4096}, "nproc": 256},
         "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": 3}}}}})
     assert errors == []
-    web = _release.compose_colour(spec, "blue", "r1", "/r", "sum")["services"]["web"]
+    web = _render.compose_colour(spec, "blue", "r1", "/r", "sum")["services"]["web"]
     assert {k: web[k] for k in ("user", "read_only", "tmpfs", "cap_drop", "cap_add", "security_opt", "ulimits",
                                 "logging")} == {
         "user": "1000:1000", "read_only": True, "tmpfs": ["/tmp:size=16m"], "cap_drop": ["ALL"],
         "cap_add": ["NET_BIND_SERVICE"], "security_opt": ["no-new-privileges:true"],
         "ulimits": {"nofile": {"soft": 1024, "hard": 4096}, "nproc": 256},
         "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}}
-    plain = _release.compose_colour(SPEC, "blue", "r1", "/r", "sum")["services"]["web"]
+    plain = _render.compose_colour(SPEC, "blue", "r1", "/r", "sum")["services"]["web"]
     assert not {"read_only", "tmpfs", "cap_drop", "security_opt", "ulimits", "logging"} & set(plain)
 
 
@@ -221,7 +221,7 @@ def test_a_short_secret_value_never_masks_what_a_module_returns():
     """Ansible masks a no_log value wherever it occurs in a result: a secret env value "0" turned every
     0 of the returned checksums into '********' (records of one release then disagreed). The result is
     returned exact; the arguments in the invocation stay masked."""
-    sums = _release.checksums(SPEC, ENV)
+    sums = _render.checksums(SPEC, ENV)
     with patch_module_args({"env": ENV}):
         module = AnsibleModule(argument_spec={"env": {"type": "dict", "no_log": True}})
     results: list[dict] = []

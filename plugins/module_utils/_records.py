@@ -5,7 +5,8 @@
 A record: id, time, status (succeeded | failed), kind (deploy | rollback | switch), colour,
 digests (service -> pinned image), and optional git_sha, operator, step, message, source.
 The live release is the newest succeeded record; the previous good one is the newest succeeded
-record before it whose digests differ.
+record before it that is another release (previous_good: by release checksum, or for App Platform's
+records by the spec the platform ran).
 """
 
 from __future__ import annotations
@@ -44,13 +45,27 @@ def live(records: list[dict]) -> dict | None:
     return next((r for r in records if r.get("status") == "succeeded"), None)
 
 
-def previous_good(records: list[dict]) -> dict | None:
-    current = live(records)
+def differs(record: dict, current: dict, current_sum: str | None = None) -> bool:
+    """Whether `record` is another release than `current` (whose release checksum may come from elsewhere,
+    ``current_sum``: its release directory on a droplet). Droplet records carry the release checksum (images,
+    definitions, env, routing) and compare by it; records without one (App Platform's) compare by the spec the
+    platform ran, which holds the env too; records with neither by their digests."""
+    if current_sum is not None or "checksum" in record or "checksum" in current:
+        return record.get("checksum") != (current.get("checksum") if current_sum is None else current_sum)
+    key = "spec" if "spec" in record or "spec" in current else "digests"
+    return record.get(key) != current.get(key)
+
+
+def previous_good(records: list[dict], current: dict | None = None, current_sum: str | None = None) -> dict | None:
+    """The release to go back to: the newest succeeded record older than `current` (default: the newest
+    succeeded one) that is another release (differs). One rule for rollback.yml (return_target), release_log's
+    `previous` and App Platform's rollback (do_app)."""
+    current = live(records) if current is None else current
     if current is None:
         return None
-    older = records[records.index(current) + 1:]
-    return next((r for r in older if r.get("status") == "succeeded"
-                 and r.get("digests") != current.get("digests")), None)
+    good = [r for r in records if r.get("status") == "succeeded"]
+    older = good[good.index(current) + 1:] if current in good else good
+    return next((r for r in older if differs(r, current, current_sum)), None)
 
 
 def write(directory: str, record: dict, now: float | None = None) -> dict:
@@ -185,8 +200,7 @@ def return_target(kind: str, records: list[dict], live: dict | None, live_sum: s
         return match, "" if match else f"no succeeded release {wanted}"
     if live is None:
         return None, "nothing is live"
-    older = good[good.index(live) + 1:] if live in good else good
-    match = next((r for r in older if r.get("checksum") != live_sum), None)
+    match = previous_good(records, live, live_sum)
     return match, "" if match else "no previous good release to return to"
 
 
