@@ -143,11 +143,12 @@ def mem_available() -> int | None:
 
 
 CGROUP_MEMORY = ("/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.current",
-                 "/sys/fs/cgroup/docker/{id}/memory.current")
+                 "/sys/fs/cgroup/docker/{id}/memory.current",
+                 "/sys/fs/cgroup/memory/docker/{id}/memory.usage_in_bytes")
 
 
 def memory_usage(run_command, containers_by_service: dict[str, dict]) -> dict[str, int]:
-    """{service: bytes} its running container uses now: cgroup v2's memory.current, else `docker stats`."""
+    """{service: bytes} its running container uses now: its cgroup's (v2 or v1), else `docker stats`."""
     usage, missing = {}, {}
     for service, container in containers_by_service.items():
         if not container.get("running"):

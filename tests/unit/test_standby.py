@@ -86,3 +86,22 @@ def test_a_retired_standby_belongs_to_no_colour():
         return 0, "\n".join(json.dumps(line) for line in lines), ""
     found = _host.containers(docker_ps, "shop")["blue"]
     assert found["web"]["release"] == "r9" and found["web"]["project"] == "shop-blue-2"
+
+
+def test_the_standbys_memory_is_read_from_its_cgroup_else_docker_stats(monkeypatch, tmp_path):
+    full = "a" * 64
+    (tmp_path / full).mkdir()
+    (tmp_path / full / "memory.usage_in_bytes").write_text("1048576\n")
+    monkeypatch.setattr(_host, "CGROUP_MEMORY", (str(tmp_path / "{id}" / "memory.usage_in_bytes"),))
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        if argv[1] == "inspect":
+            return 0, (full if argv[-1] == "shop-blue-web-1" else "b" * 64) + "\n", ""
+        return 0, "shop-blue-worker-1\t12.5MiB / 1.9GiB\n", ""
+    usage = _host.memory_usage(run, {"web": {"name": "shop-blue-web-1", "id": "a" * 12, "running": True},
+                                     "worker": {"name": "shop-blue-worker-1", "id": "b" * 12, "running": True},
+                                     "old": {"name": "x", "running": False}})
+    assert usage == {"web": 1024 ** 2, "worker": int(12.5 * MIB)}
+    assert [c[1] for c in calls].count("stats") == 1
