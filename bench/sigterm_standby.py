@@ -100,7 +100,8 @@ def main() -> None:
                          ("after", "after: standby stops in the background")):
         rows = runs[order]
         start = statistics.median(r["start"] for r in rows)
-        print(f"| {label} | {', '.join(f'{r['wall']:.1f}' for r in rows)} | "
+        walls = ", ".join(f"{r['wall']:.1f}" for r in rows)
+        print(f"| {label} | {walls} | "
               f"{statistics.median(r['wall'] for r in rows):.1f} | {start:.1f} | "
               f"{statistics.median(r['total'] for r in rows):.1f} | {'yes' if start >= GRACE else 'no'} |")
     saved = statistics.median(r["wall"] for r in runs["before"]) - statistics.median(r["wall"] for r in runs["after"])
