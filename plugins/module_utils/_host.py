@@ -97,8 +97,13 @@ def release_env(root: str, release_id: str) -> dict[str, dict[str, str]]:
     return env
 
 
+# The infix of a retired standby container's name (<name>-retired-<release id>).
+RETIRED = "-retired-"
+
+
 def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
-    """{colour: {service: {running, release, checksum, status}}} from one `docker ps`."""
+    """{colour: {service: {running, release, checksum, status, name, project}}} from one `docker ps`. A retired
+    standby (renamed aside by release_retire, stopping in the background) belongs to no colour."""
     rc, out, err = run_command(["docker", "ps", "-a", "--filter", f"label=berth.app={app}", "--format", "{{json .}}"])
     if rc != 0:
         raise RuntimeError(f"docker ps failed: {err.strip() or out.strip()}")
@@ -107,10 +112,12 @@ def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
         entry = json.loads(line)
         labels = dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item)
         colour, service = labels.get("berth.colour"), labels.get("com.docker.compose.service")
-        if colour in found and service:
+        if colour in found and service and RETIRED not in entry.get("Names", ""):
             found[colour][service] = {"running": entry.get("State") == "running", "status": entry.get("Status", ""),
                                       "release": labels.get("berth.release", ""),
-                                      "checksum": labels.get("berth.checksum", "")}
+                                      "checksum": labels.get("berth.checksum", ""),
+                                      "name": entry.get("Names", ""), "id": entry.get("ID", ""),
+                                      "project": labels.get("com.docker.compose.project", "")}
     return found
 
 
@@ -121,3 +128,63 @@ def exit_unmasked(module, **result: Any) -> None:
     invocation = {"module_args": remove_values(module.params, module.no_log_values)}
     module.no_log_values = set()
     module.exit_json(invocation=invocation, **result)
+
+
+def mem_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None when unreadable)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+CGROUP_MEMORY = ("/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.current",
+                 "/sys/fs/cgroup/docker/{id}/memory.current",
+                 "/sys/fs/cgroup/memory/docker/{id}/memory.usage_in_bytes")
+
+
+def memory_usage(run_command, containers_by_service: dict[str, dict]) -> dict[str, int]:
+    """{service: bytes} its running container uses now: its cgroup's (v2 or v1), else `docker stats`."""
+    usage, missing = {}, {}
+    for service, container in containers_by_service.items():
+        if not container.get("running"):
+            continue
+        for pattern in CGROUP_MEMORY:
+            try:
+                with open(pattern.format(id=_full_id(run_command, container)), encoding="ascii") as fh:
+                    usage[service] = int(fh.read().strip())
+                break
+            except (OSError, ValueError):
+                continue
+        else:
+            missing[container["name"]] = service
+    if missing:
+        rc, out, _err = run_command(["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}",
+                                     *missing])
+        for line in out.splitlines() if rc == 0 else []:
+            name, _tab, text = line.partition("\t")
+            amount = text.split("/")[0].strip().replace("iB", "").replace("B", "").lower()
+            if name in missing and amount:
+                usage[missing[name]] = _size(amount)
+    return usage
+
+
+def _full_id(run_command, container: dict) -> str:
+    if len(container.get("id", "")) == 64:
+        return container["id"]
+    rc, out, _err = run_command(["docker", "inspect", "-f", "{{.Id}}",
+                                 container.get("name") or container.get("id", "")])
+    container["id"] = out.strip() if rc == 0 else container.get("id", "")
+    return container["id"]
+
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(float(text))
+    except ValueError:
+        return 0

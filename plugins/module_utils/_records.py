@@ -226,3 +226,71 @@ def plan_return(kind: str, live_state: dict, wanted: str, spec_of: Callable[[str
     reuse = warm or kind == "switch"
     return {"target": target, "spec": spec, "warm": warm, "rendered": rendered if reuse else "",
             "env_from": "" if reuse else rendered}
+
+
+# Where a new release starts and how the warm standby it replaces goes (release_plan; tests/unit/test_standby.py).
+
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+# Left free on the host while the standby stops beside the new release (page cache, Docker, sshd).
+MEMORY_RESERVE = 64 * 1024 ** 2
+
+
+def memory_bytes(value: str | int | None) -> int:
+    """A compose memory size ('256m', '1g', '512') in bytes; 0 when unset."""
+    text = str(value or "").strip().lower()
+    if not text:
+        return 0
+    unit = text[-1] if text[-1] in MEMORY_UNITS else ""
+    return int(float(text[:len(text) - len(unit)] if unit else text) * MEMORY_UNITS[unit])
+
+
+def projects(app: str, colour: str) -> tuple[str, str]:
+    """A colour's two compose projects: a new release starts in the one its standby does not run in."""
+    return f"{app}-{colour}", f"{app}-{colour}-2"
+
+
+def memory_needed(spec: dict, usage: dict[str, int]) -> int:
+    """What the new release may take while the standby still runs: per app service its memory limit, else
+    what the standby's container of that service uses now (``usage``, bytes), times its replicas."""
+    total = 0
+    for name, svc in spec["services"].items():
+        if svc.get("singleton"):
+            continue
+        total += (memory_bytes(svc.get("memory")) or usage.get(name, 0)) * max(1, int(svc.get("replicas") or 1))
+    return total
+
+
+def standby_plan(app: str, colour: str, spec: dict, idle: dict, *, overlap: bool,
+                 mem_available: int | None, usage: dict[str, int]) -> dict:
+    """Where a newly rendered release starts in ``colour`` and how the standby there goes: {project, retire,
+    overlap, why}. ``idle``: the colour's containers (service -> {project, ...}); ``retire``: the compose
+    projects whose containers are moved aside (renamed, off every network) before the start; ``overlap``:
+    they stop in the background, after the start, with their grace period (else before it, as compose
+    would). ``why``: one line for the report when the standby stops first.
+
+    - nothing in the colour: the first project, nothing to retire;
+    - a replicated service keeps the first project (compose names its replicas <project>-<service>-N and
+      the routes name them so); when the standby runs there too, compose replaces it in place, first;
+    - else the project the standby does not run in; the standby stops beside the new release when
+      berth_standby_overlap allows it and MemAvailable covers the new release plus a reserve."""
+    first, second = projects(app, colour)
+    running = sorted({c.get("project") or first for c in idle.values()})
+    if not running:
+        return {"project": first, "retire": [], "overlap": False, "why": ""}
+    replicated = any(int(svc.get("replicas") or 1) > 1 for svc in spec["services"].values())
+    project = first if replicated or first not in running else second
+    retire = [p for p in running if p != project]
+    if not retire:
+        return {"project": project, "retire": [], "overlap": False,
+                "why": "the standby stopped before the start: a replicated service keeps its compose project"}
+    needed = memory_needed(spec, usage)
+    if not overlap:
+        why = "the standby stopped before the start: berth_standby_overlap is false"
+    elif mem_available is None:
+        why = "the standby stopped before the start: MemAvailable unknown"
+    elif mem_available < needed + MEMORY_RESERVE:
+        why = (f"the standby stopped before the start: MemAvailable {mem_available // 1024 ** 2} MiB < "
+               f"{needed // 1024 ** 2} MiB for the new release + {MEMORY_RESERVE // 1024 ** 2} MiB reserve")
+    else:
+        return {"project": project, "retire": retire, "overlap": True, "why": ""}
+    return {"project": project, "retire": retire, "overlap": False, "why": why}

@@ -182,8 +182,11 @@ def colour_network(app: str, colour: str) -> str:
     return f"{app}-{colour}"
 
 
-def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, checksum: str) -> dict:
-    """The compose project <app>-<colour> of this release. Named volumes are shared by both colours."""
+def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, checksum: str, *,
+                   project: str = "") -> dict:
+    """The compose project of this release in a colour (<app>-<colour>, or <app>-<colour>-2 while the standby
+    stops in the other: _records.standby_plan). A container keeps its name <app>-<colour>-<service>-1 in
+    either (a replicated service's are <project>-<service>-N). Named volumes are shared by both colours."""
     app = spec["app"]
     services = {}
     for name, svc in colour_services(spec).items():
@@ -194,9 +197,11 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
             entry["networks"]["edge"] = {"aliases": [f"{app}-{colour}-{name}"]}
         if svc.get("replicas"):
             entry.setdefault("deploy", {})["replicas"] = svc["replicas"]
+        if int(svc.get("replicas") or 1) == 1:
+            entry["container_name"] = f"{app}-{colour}-{name}-1"
         services[name] = entry
     document: dict[str, Any] = {
-        "name": f"{app}-{colour}",
+        "name": project or f"{app}-{colour}",
         "services": services,
         "networks": {"colour": {"name": colour_network(app, colour), "external": True},
                      "edge": {"name": EDGE_NETWORK, "external": True}},

@@ -113,7 +113,7 @@ import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.berth.ops.plugins.module_utils import _drain
+from ansible_collections.berth.ops.plugins.module_utils import _drain, _host
 
 
 def argument_spec() -> dict:
@@ -141,6 +141,8 @@ def colour_containers(module: AnsibleModule, app: str, colour: str) -> dict[str,
     found: dict[str, list[tuple[str, str]]] = {}
     for line in out.splitlines():
         name, _tab, service = line.partition("\t")
+        if _host.RETIRED in name:
+            continue
         rc, pid, _err = module.run_command(["docker", "inspect", "-f", "{{.State.Pid}}", name])
         if rc == 0 and pid.strip() not in ("", "0"):
             found.setdefault(service, []).append((name, pid.strip()))

@@ -72,6 +72,12 @@ options:
     description: The app's name (compose projects C(<app>-blue), C(<app>-green)).
     type: str
     required: true
+  overlap:
+    description: >-
+      Let the warm standby a new release replaces stop in the background, beside the new release, when
+      MemAvailable covers both (RV(standby)); false stops it first, as C(docker compose up) in its project would.
+    type: bool
+    default: true
 notes:
   - Needs the docker CLI on the host.
 """
@@ -92,6 +98,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+project:
+  description: >-
+    The compose project the target's services run in: C(<app>-<colour>) or C(<app>-<colour>-2), the one the
+    standby does not run in (a rendered target's is in its compose file).
+  returned: always
+  type: str
+live_project:
+  description: The compose project of the live release's services (empty when nothing is live).
+  returned: always
+  type: str
+standby:
+  description: >-
+    For a target rendered anew: C(retire), the compose projects of the standby it replaces (moved aside, off
+    every network, before the start); C(overlap), whether they stop in the background after the start; C(why),
+    when not, why the standby stops first.
+  returned: always
+  type: dict
 live_colour:
   description: The colour public traffic goes to; empty before the first release.
   returned: always
@@ -199,7 +222,14 @@ def argument_spec() -> dict:
         "env_key": {"type": "str", "default": "", "no_log": True},
         "target": {"type": "str", "default": ""},
         "app": {"type": "str", "required": True},
+        "overlap": {"type": "bool", "default": True},
     }
+
+
+def project_of(root: str, rendered: str, default: str) -> str:
+    """The compose project a release directory's compose file names."""
+    document = _host.read_routes(os.path.join(_host.release_dir(root, rendered), "compose.yml")) if rendered else None
+    return (document or {}).get("name") or default
 
 
 def rendered_release(root: str, rendered: str | None) -> tuple[dict | None, dict, dict]:
@@ -269,6 +299,16 @@ def main() -> None:
                           live_env, _render.env_digests(env, "compare"), "compare"),
                       rendered=decided["rendered"], env_from=decided["env_from"])
     spec = result.get("spec") or {}
+    base = _records.projects(app, colour)[0]
+    if result["rendered"] or not spec.get("services") or result.get("noop"):
+        result.update(project=project_of(root, result["rendered"], base), standby={})
+    else:
+        usage = _host.memory_usage(module.run_command, idle) if p["overlap"] and idle else {}
+        result["standby"] = _records.standby_plan(app, colour, spec, idle, overlap=p["overlap"],
+                                                   mem_available=_host.mem_available(), usage=usage)
+        result["project"] = result["standby"]["project"]
+    result["live_project"] = project_of(root, rendered_of(live), _records.projects(app, live_colour)[0]) \
+        if live else ""
     result["images"] = {name: svc["image"] for group in ("services", "accessories")
                         for name, svc in spec.get(group, {}).items()}
     module.exit_json(**result)

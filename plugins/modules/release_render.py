@@ -74,6 +74,12 @@ options:
     description: How many release directories to keep.
     type: int
     default: 10
+  project:
+    description: >-
+      The compose project of the colour's services (RV(berth.ops.release_plan#module:project)); empty means
+      C(<app>-<colour>).
+    type: str
+    default: ""
   accessories_only:
     description:
       - Write only the accessories' compose file and env files, from O(spec) and the env of the release
@@ -136,6 +142,7 @@ def argument_spec() -> dict:
         "env": {"type": "dict", "default": {}, "no_log": True},
         "env_from": {"type": "str", "default": ""},
         "keep": {"type": "int", "default": 10},
+        "project": {"type": "str", "default": ""},
         "accessories_only": {"type": "bool", "default": False},
     }
 
@@ -227,7 +234,8 @@ def main() -> None:
     _host.write_atomic(os.path.join(directory, "spec.json"),
                        _render.dump({"id": rid, "colour": colour, "spec": spec, "checksums": sums}), 0o640)
     compose = os.path.join(directory, "compose.yml")
-    _host.write_atomic(compose, _render.dump(_render.compose_colour(spec, colour, rid, directory, sums["release"])),
+    _host.write_atomic(compose, _render.dump(_render.compose_colour(spec, colour, rid, directory, sums["release"],
+                                                                      project=p["project"])),
                        0o640)
     check_compose(module, compose)
     if _render.singletons(spec):

@@ -135,6 +135,30 @@ def test_switch(provisioned, app):
     assert_load(load, [app.tag(1), app.tag(2)])
 
 
+@one_app(STUBBORN)
+def test_the_standby_stops_beside_the_new_release_not_before_it(provisioned, app):
+    """The idle colour runs the release before last (the warm standby), whose app ignores SIGTERM: the new
+    release starts beside it under the same container names while it stops in the background within its
+    grace period; berth_standby_overlap false (the old order) waits for that grace before the start."""
+    grace = 5.0
+    ensure_live(provisioned, app, app.tag(1), standby=app.tag(2))
+    result, load = under_load(provisioned, app, "deploy", stack(app, app.tag(2), echo="gamma"))
+    record = assert_succeeded(result, "deploy", app)
+    assert_load(load, [app.tag(1), app.tag(2)])
+    assert float(record["timings"]["start"]) < grace, record["timings"]
+    assert "stop in the background" in result.stdout, result.stdout[-3000:]
+    assert env_in_container(app, record["colour"]) == "gamma"
+    deadline = time.monotonic() + grace + 10
+    while [c for c in app_containers(app) if "-retired-" in c] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [c for c in app_containers(app) if "-retired-" in c], app_containers(app)
+
+    result = playbook(provisioned, "deploy", stack(app, app.tag(1), echo="delta", berth_standby_overlap=False))
+    record = assert_succeeded(result, "deploy", app)
+    assert float(record["timings"]["start"]) >= grace, record["timings"]
+    assert "berth_standby_overlap is false" in result.stdout, result.stdout[-3000:]
+
+
 def test_env_change_is_a_new_release(provisioned, app):
     ensure_live(provisioned, app, app.tag(2))
     before = releases(app)[0]["id"]
