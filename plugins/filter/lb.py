@@ -31,6 +31,12 @@ def fleet_verdict(rows: list) -> str:
     return _fleet.verdict(list(rows))
 
 
+def fleet_revert(plan: dict, release_id: str, hosts: Any = 2) -> dict:
+    """Where a host that went live in a failed fleet run goes back (_fleet.revert)."""
+    return _fleet.revert(dict(plan), str(release_id), int(hosts))
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"lb_problems": lb_problems, "fleet_line": fleet_line, "fleet_verdict": fleet_verdict}
+        return {"lb_problems": lb_problems, "fleet_line": fleet_line, "fleet_verdict": fleet_verdict,
+                "fleet_revert": fleet_revert}

@@ -1,6 +1,7 @@
 # Copyright: berth developers
 # Apache License 2.0
-"""The fleet side by side (status.yml): one line per host and one verdict, from each host's row.
+"""The fleet side by side (status.yml): one line per host and one verdict, from each host's row; and
+where a host that went live in a fleet run goes back when another host fails (``revert``).
 
 A row: host, release (the live record's id or 'none'), checksum (the live record's), colour, unrecorded
 (release directories the live colour runs that its record does not name: a run killed after its
@@ -43,3 +44,28 @@ def verdict(rows: list[dict]) -> str:
     if one or not rows:
         return f"fleet: {len(rows)} host(s) serve one release: {parts}{tail}"
     return f"{SPLIT}: the hosts do not serve one release: {parts}{tail}"
+
+
+def revert(plan: dict, release_id: str, hosts: int = 2) -> dict:
+    """Where a host that went live in this fleet run (switched, or adopted: a killed run had switched it)
+    goes back when the run fails, from its release_plan: {back, routes_from, colour, release, drained, why}.
+
+    Switched by this run: the routes this run saved (``release_id``'s directory) put back its previous
+    colour, still warm (retired only at finalize). Adopted: only when the colour live before the killed
+    run's switch still runs that release (release_plan's ``fallback.routes_from``, the killed run's saved
+    routes); otherwise users sent there would meet a stopped or another release, so the host keeps the
+    adopted release and stays drained from the load balancer (``drained``): it never serves a different
+    release than the rest. One host alone has nobody else to answer: it keeps the adopted release in rotation."""
+    if not plan.get("adopt"):
+        live = plan.get("live") or {}
+        return {"back": True, "routes_from": release_id, "colour": plan.get("live_colour") or "",
+                "release": live.get("id") or "", "drained": False, "why": ""}
+    fallback = plan.get("fallback") or {}
+    if fallback.get("routes_from"):
+        return {"back": True, "routes_from": fallback["routes_from"], "colour": fallback.get("colour") or "",
+                "release": fallback.get("release") or "", "drained": False, "why": ""}
+    colour = fallback.get("colour") or "?"
+    why = (f"colour {colour} does not run release {fallback['release']} any more" if fallback.get("release")
+           else f"colour {colour} ran nothing before it")
+    return {"back": False, "routes_from": "", "colour": plan.get("colour") or "", "release": plan.get("rendered") or "",
+            "drained": hosts > 1, "why": why}

@@ -97,6 +97,14 @@ def minimum_wait(contract: dict, state: str) -> float:
     return float(contract["healthy"] * contract["interval"])
 
 
+def next_look(contract: dict, state: str, since: float, now: float, step: float = 0.5) -> float:
+    """Seconds to sleep before reading the access log again: ``step``, but no later than the moment the
+    minimum wait ends (the earliest the load balancer can have acted), and a quarter of it after that, when
+    only the last check is missing."""
+    left = since + minimum_wait(contract, state) - now
+    return min(step, left) if left > 0.01 else step / 2
+
+
 def entries(log: str) -> list[dict]:
     """Traefik's JSON access-log lines (its own log lines, also JSON, carry no RequestPath)."""
     found = []

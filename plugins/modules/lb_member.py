@@ -176,7 +176,7 @@ def main() -> None:
             module.fail_json(msg=f"the load balancer did not show within {deadline:g} s that this host {what} "
                                  f"(health path {contract['health_path']}): {verdict['why']}", file=path,
                              waited=verdict["waited"], checks=verdict["checks"])
-        time.sleep(0.5)
+        time.sleep(_lb.next_look(contract, p["state"], since, time.time()))
 
 
 if __name__ == "__main__":
