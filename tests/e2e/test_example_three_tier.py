@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
 
 import pytest
 from edge import MOVING_RATE
 from example_checks import ENV, VAULT_PASSWORD_FILE, Example, PageLoad, assert_ok, fetch, inspect, report, wait_for
 from lab_droplets import on_droplet
-from labtools import run_playbook
+from labtools import recap, run_playbook
 from release_checks import assert_load
 
 HOST = "tier.berth.test"
@@ -171,8 +172,12 @@ def test_routes_of_both_colours_answer_after_the_traefik_role_recreates_traefik(
     started = time.monotonic()
     variables = {"target": "droplets", "role": "traefik", "traefik_log_level": "WARN",
                  "traefik_image": before["Config"]["Image"]}  # the image provision.yml pinned
-    result = run_playbook("tests/e2e/playbooks/apply_role.yml", "--vault-password-file", str(VAULT_PASSWORD_FILE),
-                          "-e", json.dumps(variables), env={**ENV, "ANSIBLE_INVENTORY": str(example.inventory)})
+
+    def traefik_role() -> subprocess.CompletedProcess:
+        return run_playbook("tests/e2e/playbooks/apply_role.yml", "--vault-password-file", str(VAULT_PASSWORD_FILE),
+                            "-e", json.dumps(variables), env={**ENV, "ANSIBLE_INVENTORY": str(example.inventory)})
+
+    result = traefik_role()
     print(f"\nthree-tier traefik role with a changed setting: {time.monotonic() - started:.1f} s")
     assert_ok(result, "the traefik role with traefik_log_level=WARN")
     traefik = inspect("traefik-traefik-1")
@@ -185,6 +190,10 @@ def test_routes_of_both_colours_answer_after_the_traefik_role_recreates_traefik(
                                 "http://127.0.0.1:8081/health", check=False).stdout
             assert answer == "200", (colour, service, answer)
     assert_each_colour_calls_its_own_api(provisioned)
+    # Run again, it changes nothing (every colour network joined already).
+    again = traefik_role()
+    assert_ok(again, "the traefik role again")
+    assert [counts["changed"] for counts in recap(again.stdout).values()] == [0], again.stdout[-3000:]
 
 
 def test_a_backup_restored_brings_a_deleted_row_back(example, provisioned):
