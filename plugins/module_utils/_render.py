@@ -16,7 +16,6 @@ import re
 from typing import Any
 
 COLOURS = ("blue", "green")
-EDGE_NETWORK = "berth-edge"
 # Parts of a service's definition, in the order a difference report names them.
 FIELDS = ("image", "port", "rule", "routes", "health", "command", "env", "volumes", "cpus", "memory", "healthcheck",
           "stop_grace_period", "user", "read_only", "tmpfs", "cap_drop", "cap_add", "no_new_privileges", "ulimits",
@@ -188,13 +187,16 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
     stops in the other: _records.standby_plan). A container keeps its name <app>-<colour>-<service>-1 in
     either (a replicated service's are <project>-<service>-N). Named volumes are shared by both colours."""
     app = spec["app"]
+    networks = {"colour": {"name": colour_network(app, colour), "external": True}}
     services = {}
     for name, svc in colour_services(spec).items():
         labels = {"berth.app": app, "berth.colour": colour, "berth.release": release_id, "berth.checksum": checksum}
+        # Traefik joins the colour's network (release_render) and reaches a routed service there by this alias,
+        # unique on the host; no service joins a network shared across colours or apps (berth-edge), where
+        # compose's service-name aliases would let `api` answer from another colour or app.
+        aliases = {"aliases": [f"{app}-{colour}-{name}"]} if svc.get("port") else {}
         entry = _compose_service(svc, f"{release_dir}/env/{name}.env",
-                                 {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels, {"colour": {}})
-        if svc.get("port"):
-            entry["networks"]["edge"] = {"aliases": [f"{app}-{colour}-{name}"]}
+                                 {"BERTH_COLOUR": colour, "BERTH_RELEASE": release_id}, labels, {"colour": aliases})
         if svc.get("replicas"):
             entry.setdefault("deploy", {})["replicas"] = svc["replicas"]
         if int(svc.get("replicas") or 1) == 1:
@@ -203,8 +205,7 @@ def compose_colour(spec: dict, colour: str, release_id: str, release_dir: str, c
     document: dict[str, Any] = {
         "name": project or f"{app}-{colour}",
         "services": services,
-        "networks": {"colour": {"name": colour_network(app, colour), "external": True},
-                     "edge": {"name": EDGE_NETWORK, "external": True}},
+        "networks": networks,
     }
     volumes = _named_volumes(colour_services(spec))
     if volumes:

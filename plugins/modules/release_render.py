@@ -21,7 +21,9 @@ description:
     RV(accessories_changed) names those whose definition or env changed, which the caller applies in place.
   - Every compose file is checked with C(docker compose config) before it is used. Each colour's network
     (C(<app>-blue), C(<app>-green)) is created when missing; on it the colour's services reach each other
-    by service name, and the accessories, which join both, by theirs.
+    by service name, and the accessories, which join both, by theirs. No app service joins a network
+    shared with another colour or app; Traefik's container (O(traefik_container)) is connected to both
+    colour networks instead and reaches a routed service there as C(<app>-<colour>-<service>).
   - Keeps the directories of the newest O(keep) releases and of any release a container runs; removes older ones.
 author: berth developers
 extends_documentation_fragment:
@@ -80,6 +82,11 @@ options:
       C(<app>-<colour>).
     type: str
     default: ""
+  traefik_container:
+    description:
+      - Traefik's container (berth.ops.traefik's), connected to each colour network where it is not yet.
+    type: str
+    default: traefik-traefik-1
   accessories_only:
     description:
       - Write only the accessories' compose file and env files, from O(spec) and the env of the release
@@ -128,6 +135,7 @@ pruned:
   type: int
 """
 
+import json
 import os
 import shutil
 
@@ -144,6 +152,7 @@ def argument_spec() -> dict:
         "keep": {"type": "int", "default": 10},
         "project": {"type": "str", "default": ""},
         "accessories_only": {"type": "bool", "default": False},
+        "traefik_container": {"type": "str", "default": "traefik-traefik-1"},
     }
 
 
@@ -160,6 +169,23 @@ def ensure_network(module: AnsibleModule, name: str) -> None:
         rc, out, err = module.run_command(["docker", "network", "create", "--label", "berth.app", name])
         if rc != 0:
             module.fail_json(msg=f"render: cannot create network {name}: {(err or out).strip()}")
+
+
+def join_traefik(module: AnsibleModule, container: str, networks: list[str]) -> None:
+    """Connect Traefik to each colour network it is not on (berth.ops.traefik joins them again whenever it
+    recreates its container): the colour's routed services are on their own network only."""
+    rc, out, err = module.run_command(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", container])
+    if rc != 0:
+        module.fail_json(msg=f"render: Traefik's container {container} is not there to join the colour networks "
+                             f"(run provision.yml first): {(err or out).strip()}")
+    joined = json.loads(out or "null") or {}
+    for name in networks:
+        if name in joined:
+            continue
+        rc, out, err = module.run_command(["docker", "network", "connect", name, container])
+        # Another app's deploy on this host may have connected it a moment ago.
+        if rc != 0 and "already exists" not in (err or out):
+            module.fail_json(msg=f"render: cannot connect {container} to network {name}: {(err or out).strip()}")
 
 
 def prune(root: str, keep: int, keep_ids: set[str]) -> list[str]:
@@ -244,6 +270,7 @@ def main() -> None:
         check_compose(module, path)
     for name in [*(_render.colour_network(app, c) for c in _render.COLOURS), f"{app}-internal"]:
         ensure_network(module, name)
+    join_traefik(module, p["traefik_container"], [_render.colour_network(app, c) for c in _render.COLOURS])
     accessories_changed = write_accessories(module, root, spec, env)
     routes_path = os.path.join(p["dynamic_dir"], f"{app}-{colour}.yml")
     saved = os.path.join(directory, "previous", f"{app}-{colour}.yml")

@@ -117,9 +117,19 @@ def test_the_three_tier_template_routes_web_api_and_ai_and_keeps_its_database_in
                                "ai": "Host(`tier.berth.test`) && PathPrefix(`/ai`)"}
     # The web and AI services call the api of their own colour by its service name.
     assert services["web"]["env"]["API_URL"] == services["ai"]["env"]["API_URL"] == "http://api:5000"
+    # Each service is on its colour's network only (there `api` is this colour's api), with the name Traefik
+    # asks for there; no network shared with the other colour or another app (berth-edge).
     compose = _render.compose_colour(spec, "blue", "r1", "/opt/tier/releases/r1", "0" * 64)
-    assert all(svc["networks"]["colour"] == {} for svc in compose["services"].values())
-    assert compose["networks"]["colour"]["name"] == "tier-blue"
+    assert {name: svc["networks"] for name, svc in compose["services"].items()} == {
+        name: {"colour": {"aliases": [f"tier-blue-{name}"]}} for name in services}
+    assert compose["networks"] == {"colour": {"name": "tier-blue", "external": True}}
+    # Two api replicas, each its own server behind the colour's service and gated alone.
+    assert services["api"]["replicas"] == 2 and compose["services"]["api"]["deploy"]["replicas"] == 2
+    routes = _render.colour_routes(spec, "blue")["http"]
+    assert routes["services"]["tier-api-blue"]["loadBalancer"]["servers"] == [
+        {"url": "http://tier-blue-api-1:5000"}, {"url": "http://tier-blue-api-2:5000"}]
+    assert {routes["routers"][f"tier-api-blue-gate-{n}"]["rule"] for n in (1, 2)} == {
+        "Host(`1.api.blue.tier.gate`)", "Host(`2.api.blue.tier.gate`)"}
     # PostgreSQL is an accessory with no published port.
     db = _render.compose_accessories(spec, "/opt/tier")["services"]["db"]
     assert "ports" not in db and set(db["networks"]) == {"blue", "green", "internal"}

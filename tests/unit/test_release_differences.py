@@ -172,6 +172,8 @@ class Host:
             return 0, "", ""
         if args[:3] == ["docker", "network", "inspect"]:
             return 0, "[]", ""
+        if args[:3] == ["docker", "network", "connect"] or args[-1] == "traefik-traefik-1":  # Traefik joins colours
+            return 0, "{}", ""
         if args[:2] == ["docker", "inspect"]:
             return (0, "true\n", "") if args[-1] in self.accessories else (1, "", "No such object")
         raise AssertionError(f"unexpected command {args}")

@@ -7,6 +7,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.berth.ops.plugins.module_utils import _host, _render
 from ansible_collections.berth.ops.plugins.module_utils._spec import build
+from ansible_collections.berth.ops.plugins.modules import release_render
 
 DIGEST = "@sha256:" + "b" * 64
 SPEC, _ = build({"app": "shop", "domain": "shop.example.com", "tls": "files",
@@ -55,8 +56,8 @@ def test_compose_of_a_colour_pins_images_labels_the_release_and_shares_named_vol
     web = doc["services"]["web"]
     assert doc["name"] == "shop-green" and web["image"] == "r/web" + DIGEST
     assert web["labels"]["berth.release"] == "r1" and web["environment"]["BERTH_COLOUR"] == "green"
-    assert web["networks"]["edge"] == {"aliases": ["shop-green-web"]}
-    assert "edge" not in doc["services"]["worker"]["networks"]
+    assert web["networks"] == {"colour": {"aliases": ["shop-green-web"]}}
+    assert doc["services"]["worker"]["networks"] == {"colour": {}}
     assert web["env_file"] == [{"path": "/opt/shop/releases/r1/env/web.env", "required": False}]
     assert _render.compose_accessories(SPEC, "/opt/shop")["volumes"] == {"data": {}}
 
@@ -153,7 +154,7 @@ def test_each_colour_has_its_own_network_where_services_have_their_names_and_acc
     for colour in ("blue", "green"):
         doc = _render.compose_colour(ROUTED, colour, "r1", "/r", "sum")
         assert doc["networks"]["colour"] == {"name": f"forum-{colour}", "external": True}
-        assert all(set(svc["networks"]) == {"colour", "edge"} for svc in doc["services"].values())
+        assert all(set(svc["networks"]) == {"colour"} for svc in doc["services"].values())
         assert "internal" not in doc["networks"]
     accessories = _render.compose_accessories(ROUTED, "/opt/forum")
     assert {n["name"] for n in accessories["networks"].values()} == {"forum-blue", "forum-green", "forum-internal"}
@@ -232,3 +233,62 @@ def test_a_short_secret_value_never_masks_what_a_module_returns():
     assert returned["checksums"] == sums and "0" in sums["release"] + sums["routing"]
     shown = json.dumps(returned["invocation"])
     assert "hunter2" not in shown and '"DEBUG": "0"' not in shown, shown
+
+
+def test_no_colour_service_joins_a_network_shared_with_the_other_colour_or_another_app():
+    """A routed service is on its colour's network only, as <app>-<colour>-<service> (what Traefik's routes name):
+    on a network shared by both colours (berth-edge) compose would give every container its service name too,
+    and `api` would answer from either colour, or from another app."""
+    for colour in _render.COLOURS:
+        for spec in (SPEC, ROUTED):
+            doc = _render.compose_colour(spec, colour, "r1", "/r", "sum")
+            assert [n["name"] for n in doc["networks"].values()] == [f"{spec['app']}-{colour}"]
+            for name, svc in doc["services"].items():
+                routed = "port" in spec["services"][name]
+                assert svc["networks"] == {"colour": {"aliases": [f"{spec['app']}-{colour}-{name}"]} if routed else {}}
+            servers = [server["url"] for service in _render.colour_routes(spec, colour)["http"]["services"].values()
+                       for server in service["loadBalancer"]["servers"]]
+            assert servers and all(url.split("//")[1].split(":")[0] in
+                                   {alias for svc in doc["services"].values() for alias in
+                                    svc["networks"]["colour"].get("aliases", [])} for url in servers), servers
+
+
+def _render_joins(networks_of_traefik: str, connect: tuple[int, str, str] = (0, "", "")) -> tuple[list, dict]:
+    """release_render's Traefik join against a faked docker CLI: the commands it ran, and how it exited."""
+    ran: list[list[str]] = []
+
+    def run_command(_module: AnsibleModule, args: list[str], **_kwargs) -> tuple[int, str, str]:
+        ran.append(args)
+        if args[:2] == ["docker", "inspect"]:
+            return (0, networks_of_traefik, "") if networks_of_traefik else (1, "", "Error: No such object")
+        return connect
+
+    with patch_module_args({"root": "/r", "app": "shop", "release_id": "r1", "colour": "blue", "spec": SPEC}):
+        module = AnsibleModule(argument_spec=release_render.argument_spec())
+    failed: dict = {}
+
+    def fail_json(**result) -> None:
+        failed.update(result)
+        raise SystemExit(1)
+
+    module.run_command = run_command.__get__(module)  # type: ignore[method-assign]
+    module.fail_json = fail_json  # type: ignore[method-assign]
+    try:
+        release_render.join_traefik(module, "traefik-traefik-1", ["shop-blue", "shop-green"])
+    except SystemExit:
+        pass
+    return ran, failed
+
+
+def test_render_connects_traefik_to_each_colour_network_it_is_not_on_and_fails_without_traefik():
+    ran, failed = _render_joins('{"berth-edge": {}, "shop-blue": {}}')
+    assert ran[1:] == [["docker", "network", "connect", "shop-green", "traefik-traefik-1"]] and not failed
+    ran, failed = _render_joins('{"berth-edge": {}, "shop-blue": {}, "shop-green": {}}')
+    assert len(ran) == 1 and not failed
+    # Another deploy connected it in between: not an error.
+    ran, failed = _render_joins('{"berth-edge": {}}', (1, "", "endpoint with name traefik-traefik-1 already exists"))
+    assert len(ran) == 3 and not failed
+    ran, failed = _render_joins('{"berth-edge": {}}', (1, "", "network shop-blue not found"))
+    assert failed["msg"] == "render: cannot connect traefik-traefik-1 to network shop-blue: network shop-blue not found"
+    ran, failed = _render_joins("")
+    assert failed["msg"].startswith("render: Traefik's container traefik-traefik-1 is not there")
