@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.berth.ops.plugins.module_utils import _attempt
+from ansible_collections.berth.ops.plugins.module_utils import _attempt, _records
 
 
 def release_record(plan: dict, release_id: str, kind: str, *, render: Any = None, git_sha: str = "", operator: str = "",
@@ -20,6 +20,11 @@ def release_directory(plan: dict, release_id: str) -> str:
     return _attempt.rendered(plan, release_id)
 
 
+def record_directory(record: dict | None) -> str:
+    """The release directory (under releases/) a record's containers run from."""
+    return _records.rendered_of(record)
+
+
 def release_failure(plan: dict, release_id: str, kind: str, *, task: str, result: Any, routes: Any,
                     taken_down: bool) -> dict:
     """{step, message, restored} of a failed attempt after its rescue."""
@@ -30,4 +35,4 @@ def release_failure(plan: dict, release_id: str, kind: str, *, task: str, result
 class FilterModule:
     def filters(self) -> dict:
         return {"release_record": release_record, "release_failure": release_failure,
-                "release_directory": release_directory}
+                "release_directory": release_directory, "record_directory": record_directory}

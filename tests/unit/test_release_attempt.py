@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.berth.ops.plugins.filter import attempt as filters
+from ansible_collections.berth.ops.plugins.filter.attempt import record_directory
 from ansible_collections.berth.ops.plugins.module_utils import _attempt
 from test_spec_refusals import load
 
@@ -138,3 +139,9 @@ def test_the_role_hands_records_and_failures_to_python():
     assert fail["msg"] == "{{ __release_failed.message }}"
     files = load("roles/release/vars/main.yml")["__release_files"]
     assert "berth.ops.release_directory(release_id)" in files
+
+
+def test_a_records_directory_is_the_one_it_reused_else_its_own():
+    assert record_directory({"id": "r2", "rendered": "r1"}) == "r1"
+    assert record_directory({"id": "r2"}) == "r2"
+    assert record_directory(None) == ""
