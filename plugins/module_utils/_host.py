@@ -101,22 +101,33 @@ def release_env(root: str, release_id: str) -> dict[str, dict[str, str]]:
 RETIRED = "-retired-"
 
 
-def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
-    """{colour: {service: {running, release, checksum, status, name, project}}} from one `docker ps`. A retired
-    standby (renamed aside by release_retire, stopping in the background) belongs to no colour."""
+def labelled(run_command, app: str) -> list[dict]:
+    """Every container of `app` (running or not) from one `docker ps`: {name, id, state, status, labels, networks}."""
     rc, out, err = run_command(["docker", "ps", "-a", "--filter", f"label=berth.app={app}", "--format", "{{json .}}"])
     if rc != 0:
         raise RuntimeError(f"docker ps failed: {err.strip() or out.strip()}")
-    found: dict[str, dict[str, dict]] = {"blue": {}, "green": {}}
+    found = []
     for line in out.splitlines():
         entry = json.loads(line)
-        labels = dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item)
+        found.append({"name": entry.get("Names", ""), "id": entry.get("ID", ""), "state": entry.get("State", ""),
+                      "status": entry.get("Status", ""),
+                      "labels": dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item),
+                      "networks": [n for n in entry.get("Networks", "").split(",") if n]})
+    return found
+
+
+def containers(run_command, app: str) -> dict[str, dict[str, dict]]:
+    """{colour: {service: {running, release, checksum, status, name, project}}} from one `docker ps`. A retired
+    standby (renamed aside by release_retire, stopping in the background) belongs to no colour."""
+    found: dict[str, dict[str, dict]] = {"blue": {}, "green": {}}
+    for entry in labelled(run_command, app):
+        labels = entry["labels"]
         colour, service = labels.get("berth.colour"), labels.get("com.docker.compose.service")
-        if colour in found and service and RETIRED not in entry.get("Names", ""):
-            found[colour][service] = {"running": entry.get("State") == "running", "status": entry.get("Status", ""),
+        if colour in found and service and RETIRED not in entry["name"]:
+            found[colour][service] = {"running": entry["state"] == "running", "status": entry["status"],
                                       "release": labels.get("berth.release", ""),
                                       "checksum": labels.get("berth.checksum", ""),
-                                      "name": entry.get("Names", ""), "id": entry.get("ID", ""),
+                                      "name": entry["name"], "id": entry["id"],
                                       "project": labels.get("com.docker.compose.project", "")}
     return found
 

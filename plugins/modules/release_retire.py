@@ -77,7 +77,6 @@ msg:
   type: str
 """
 
-import json
 import shlex
 import subprocess
 
@@ -86,18 +85,15 @@ from ansible_collections.berth.ops.plugins.module_utils import _host
 
 
 def standby(module: AnsibleModule, app: str, colour: str, projects: list[str]) -> list[dict]:
-    """[{name, networks}] of the colour's containers in `projects`, not yet retired."""
-    rc, out, err = module.run_command(["docker", "ps", "-a", "--filter", f"label=berth.app={app}", "--filter",
-                                       f"label=berth.colour={colour}", "--format", "{{json .}}"])
-    if rc != 0:
-        module.fail_json(msg=f"retire: docker ps failed: {(err or out).strip()}")
-    found = []
-    for line in out.splitlines():
-        entry = json.loads(line)
-        labels = dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item)
-        if labels.get("com.docker.compose.project") in projects and _host.RETIRED not in entry["Names"]:
-            found.append({"name": entry["Names"], "networks": [n for n in entry.get("Networks", "").split(",") if n]})
-    return sorted(found, key=lambda c: c["name"])
+    """[{name, networks}] of the colour's containers in `projects` (every replica), not yet retired."""
+    try:
+        found = _host.labelled(module.run_command, app)
+    except RuntimeError as exc:
+        module.fail_json(msg=f"retire: {exc}")
+    return sorted(({"name": c["name"], "networks": c["networks"]} for c in found
+                   if c["labels"].get("berth.colour") == colour
+                   and c["labels"].get("com.docker.compose.project") in projects and _host.RETIRED not in c["name"]),
+                  key=lambda c: c["name"])
 
 
 def argument_spec() -> dict:

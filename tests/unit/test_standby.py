@@ -5,6 +5,7 @@ berth_standby_overlap says first; a replicated service keeps its project."""
 import json
 
 from ansible_collections.berth.ops.plugins.module_utils import _host, _records, _render
+from ansible_collections.berth.ops.plugins.modules import release_retire
 
 MIB = 1024 ** 2
 SPEC = {"app": "shop", "services": {"web": {"image": "w", "port": 80}, "worker": {"image": "k"},
@@ -105,3 +106,24 @@ def test_the_standbys_memory_is_read_from_its_cgroup_else_docker_stats(monkeypat
                                      "old": {"name": "x", "running": False}})
     assert usage == {"web": 1024 ** 2, "worker": int(12.5 * MIB)}
     assert [c[1] for c in calls].count("stats") == 1
+
+
+def test_retire_moves_aside_every_container_of_the_standbys_projects_only():
+    def ps(name: str, colour: str, project: str, networks: str) -> str:
+        labels = f"berth.app=shop,berth.colour={colour},com.docker.compose.project={project}"
+        return json.dumps({"Names": name, "ID": name, "State": "running", "Labels": labels, "Networks": networks})
+
+    listing = "\n".join([ps("shop-blue-web-1", "blue", "shop-blue", "shop-blue"),
+                         ps("shop-blue-api-2", "blue", "shop-blue", "shop-blue,other"),
+                         ps("shop-blue-web-1-retired-r0", "blue", "shop-blue", ""),
+                         ps("shop-blue-2-web-1", "blue", "shop-blue-2", "shop-blue"),
+                         ps("shop-green-web-1", "green", "shop-green", "shop-green")])
+
+    class Module:
+        def run_command(self, argv):
+            assert argv[:3] == ["docker", "ps", "-a"] and "label=berth.app=shop" in argv, argv
+            return 0, listing, ""
+
+    assert release_retire.standby(Module(), "shop", "blue", ["shop-blue"]) == [
+        {"name": "shop-blue-api-2", "networks": ["shop-blue", "other"]},
+        {"name": "shop-blue-web-1", "networks": ["shop-blue"]}]
