@@ -81,8 +81,8 @@ def lab_json(*args: str) -> dict:
 
 
 def destroy_droplets(*names: str) -> None:
-    for name in names:
-        _lab("droplet", "destroy", name)
+    with ThreadPoolExecutor(max(1, len(names))) as pool:
+        list(pool.map(lambda name: _lab("droplet", "destroy", name), names))
 
 
 def lb_down(name: str) -> None:

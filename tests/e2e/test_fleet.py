@@ -1,8 +1,8 @@
-"""Many droplets behind a load balancer (issue #21): three droplets (fleet-1, -2, -3) behind the lab's
-HAProxy, which checks each one's health route with the DigitalOcean load balancer's contract and never
-retries. HTTPS load goes through the load balancer, so a request that reaches a host in the wrong
-moment fails the test. HAProxy's own counters (show stat) say when it marked a host DOWN and how many
-requests it sent each one; berth never asks HAProxy anything.
+"""Many droplets behind a load balancer (issue #21): three droplets (BERTH_DROPLET's prefix with -1, -2, -3:
+fleet-1, -2, -3 in the suite) behind the lab's HAProxy of that prefix, which checks each one's health route
+with the DigitalOcean load balancer's contract and never retries. HTTPS load goes through the load balancer,
+so a request that reaches a host in the wrong moment fails the test. HAProxy's own counters (show stat) say
+when it marked a host DOWN and how many requests it sent each one; berth never asks HAProxy anything.
 
 The droplets start from the provisioned base snapshot, or are provisioned together from scratch when
 there is none. BERTH_FLEET_REUSE=1 keeps droplets an earlier run left (quick reruns while developing)."""
