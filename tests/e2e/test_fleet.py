@@ -1,8 +1,8 @@
-"""Many droplets behind a load balancer (issue #21): three droplets (fleet-1, -2, -3) behind the lab's
-HAProxy, which checks each one's health route with the DigitalOcean load balancer's contract and never
-retries. HTTPS load goes through the load balancer, so a request that reaches a host in the wrong
-moment fails the test. HAProxy's own counters (show stat) say when it marked a host DOWN and how many
-requests it sent each one; berth never asks HAProxy anything.
+"""Many droplets behind a load balancer (issue #21): three droplets (BERTH_DROPLET's prefix with -1, -2, -3:
+fleet-1, -2, -3 in the suite) behind the lab's HAProxy of that prefix, which checks each one's health route
+with the DigitalOcean load balancer's contract and never retries. HTTPS load goes through the load balancer,
+so a request that reaches a host in the wrong moment fails the test. HAProxy's own counters (show stat) say
+when it marked a host DOWN and how many requests it sent each one; berth never asks HAProxy anything.
 
 The droplets start from the provisioned base snapshot, or are provisioned together from scratch when
 there is none. BERTH_FLEET_REUSE=1 keeps droplets an earlier run left (quick reruns while developing)."""
@@ -23,7 +23,7 @@ import base_snapshot
 import pytest
 import yaml
 from edge import MOVING_RATE, STILL_RATE, LoadGenerator, get, wait_for_version
-from lab_droplets import DROPLET, INVENTORY, NETWORK, on_droplet, sh
+from lab_droplets import DROPLET, INVENTORY, clone_fleet, destroy_droplets, lab_settings, lb_down, on_droplet, sh
 from labtools import ROOT, recap, run_playbook
 from release_checks import ENV, App, stack
 
@@ -44,34 +44,23 @@ def _lab(*args: str) -> dict:
 def fleet(tmp_path_factory) -> dict:
     """Three provisioned droplets in one inventory, and the load balancer in front of them."""
     inventory = INVENTORY.parent / f"{PREFIX}-fleet"
-    inventory.mkdir(parents=True, exist_ok=True)
     snapshot = base_snapshot.ready()
     reuse = os.environ.get("BERTH_FLEET_REUSE") == "1"
-    addresses = {}
-    for host in HOSTS:
-        if reuse:
-            addresses[host] = _lab("droplet", "address", host)["address"]
-            continue
-        sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
-        extra = ["--image", snapshot["image"], "--docker-volume-from", snapshot["volume"]] if snapshot else []
-        addresses[host] = _lab("droplet", "create", host, *extra)["address"]
-    hosts = {"droplets": {"hosts": {host: {"ansible_host": address} for host, address in addresses.items()}}}
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    if not (inventory / "group_vars").is_symlink():
-        (inventory / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    if reuse:
+        addresses = {host: _lab("droplet", "address", host)["address"] for host in HOSTS}
+    else:
+        addresses = clone_fleet(HOSTS, inventory, snapshot)
     if not snapshot and not reuse:
-        gateway = sh("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
         vars_path = tmp_path_factory.mktemp("fleet") / "vars.yml"
-        vars_path.write_text(yaml.safe_dump({"firewall_ssh_allow": [f"{gateway}/32"]}))
+        vars_path.write_text(yaml.safe_dump(lab_settings(None)))
         result = run_playbook("playbooks/provision.yml", "-e", f"@{vars_path}",
                               env={"ANSIBLE_INVENTORY": str(inventory)})
         assert result.returncode == 0, result.stdout[-3000:]
     lb = _lab("lb", "up", PREFIX, "--backends", ",".join(HOSTS), *(f"--{k}={v}" for k, v in LB.items()))
     yield {"inventory": inventory, "addresses": addresses, "lb": lb["address"]}
-    sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "lb", "down", PREFIX)
+    lb_down(PREFIX)
     if not reuse:
-        for host in HOSTS:
-            sh(str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "lab" / "lab.py"), "droplet", "destroy", host)
+        destroy_droplets(*HOSTS)
 
 
 def write_inventory(fleet: dict, version: int, per_host: dict | None = None, echo: str = "alpha",
@@ -171,10 +160,8 @@ def test_a_rolling_deploy_drains_one_host_at_a_time_and_drops_nothing(fleet):
     assert first.returncode == 0, first.stdout[-5000:]
     assert wait_for_version(fleet["lb"], APP.tag(1), host=APP.domain)
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
-        load.wait_for_answers(200)
         with load.window_of():
             result = deploy(fleet, 2)
-        load.wait_for_answers(200, after=time.monotonic())
     print(f"\nrolling deploy of 3 hosts: {load.summary()}")
     assert result.returncode == 0, result.stdout[-5000:]
     assert all(counts["failed"] == 0 for counts in recap(result.stdout).values())
@@ -207,18 +194,18 @@ def test_a_release_failing_on_the_second_host_leaves_every_host_on_the_previous_
         pytest.fail("the rolling deploy test runs first and leaves release 2 live")
     before = {host: live_record(host)["id"] for host in HOSTS}
     # The gate: the app's /health answers 500 there, never a good answer, so the gate gives up at its start
-    # timeout (10 s there, not the 60 s of the others). The confirm: its public answer must name a colour it never has.
+    # timeout (3 s there, not the 60 s of the others). The confirm: its public answer must name a colour it
+    # never has, so it fails when its window ends (5 s there, not the 20 s of the others).
     web = stack(APP, APP.tag(1))["berth_services"]["web"]
     unhealthy = {"berth_env": {"web": {"APP_ECHO": "alpha", **QUICK, "APP_HEALTHY": "false"}},
-                 "berth_services": {"web": {**web, "health": {**web["health"], "start_timeout": 10}}}}
-    per_host = {HOSTS[1]: unhealthy if where == "gate" else {"berth_confirm_json_match": {"colour": "none"}}}
+                 "berth_services": {"web": {**web, "health": {**web["health"], "start_timeout": 3}}}}
+    unconfirmed = {"berth_confirm_json_match": {"colour": "none"}, "release_confirm_window": 5}
+    per_host = {HOSTS[1]: unhealthy if where == "gate" else unconfirmed}
     # Nothing moves when the gate fails (no host switches): the lower load of tests/README.md's rule.
     rate = STILL_RATE if where == "gate" else MOVING_RATE
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=rate, host=APP.domain) as load:
-        load.wait_for_answers(200)
         with load.window_of():
             result = deploy(fleet, 1, per_host)
-        load.wait_for_answers(200, after=time.monotonic())
     print(f"\nfailure at the {where} of host 2: {load.summary()}")
     assert result.returncode != 0, result.stdout[-5000:]
     assert f"failed at step '{where}'" in result.stdout, result.stdout[-5000:]
@@ -298,7 +285,6 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
     echo = f"kill-{time.time():.0f}"
     env = write_inventory(fleet, version, echo=echo)
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
-        load.wait_for_answers(200)
         with load.window_of():
             reached = killed_when_drained(env, HOSTS[1])
             assert reached, "host 2 was never drained: " + "".join(KILLED_RUN)[-5000:]
@@ -312,7 +298,6 @@ def test_a_controller_killed_mid_flip_leaves_a_split_fleet_the_next_run_brings_t
             assert watch.samples[-1][1][HOSTS[1]][0].startswith("DOWN"), watch.samples[-1]
             resumed = time.monotonic()
             result = deploy(fleet, version, echo=echo)
-        load.wait_for_answers(200, after=time.monotonic())
     print(f"\nkilled mid-flip, then deployed again: {load.summary()}")
     assert result.returncode == 0, result.stdout[-5000:]
     problems = load.problems()
@@ -346,10 +331,8 @@ def test_a_rollback_and_a_switch_across_the_fleet_drain_one_host_at_a_time_and_d
     old = answer_of(fleet, HOSTS[0])["version"]
     env = {**ENV, "ANSIBLE_INVENTORY": str(fleet["inventory"])}
     with LbWatch() as watch, LoadGenerator(fleet["lb"], rate=MOVING_RATE, host=APP.domain) as load:
-        load.wait_for_answers(200)
         with load.window_of():
             result = run_playbook(f"playbooks/{playbook}.yml", env=env)
-        load.wait_for_answers(200, after=time.monotonic())
     print(f"\n{playbook} of 3 hosts: {load.summary()}")
     assert result.returncode == 0, result.stdout[-5000:]
     problems = load.problems()
