@@ -51,11 +51,14 @@ GROUPS = [
           args=["tests/e2e/test_real_apps.py", "-k", "lean"]),
     Group("apps-stubborn", droplet="droplet-4", estimate=245, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_real_apps.py", "-k", "stubborn"]),
-    Group("changes", droplet="droplet-5", estimate=248, after=BASE, env=FROM_BASE,
+    # 4 cases in 9 playbook runs (15 before #26's cuts): 204 s at load 8-10 (224 s quiet before).
+    Group("changes", droplet="droplet-5", estimate=150, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_every_change.py"]),
-    Group("release", droplet="droplet-6", estimate=236, after=BASE, env=FROM_BASE,
+    # 15 playbook runs (18 before): 304 s at load 10-12 (263 s quiet before; the switch and hook-once setups go).
+    Group("release", droplet="droplet-6", estimate=205, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_release.py"]),
-    Group("backup", droplet="droplet-7", estimate=171, after=BASE, env=FROM_BASE,
+    # Bound by the DR droplet's from-scratch build, now started before the clone: 298 s at load 15-20.
+    Group("backup", droplet="droplet-7", estimate=155, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_backup.py"]),
     Group("inputs", droplet="droplet-8", estimate=96, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_demo_deploy.py", "tests/e2e/test_bad_input.py", "tests/e2e/test_readme_example.py"]),
