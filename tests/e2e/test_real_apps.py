@@ -45,7 +45,7 @@ WARM = App("warm", 8501)                                 # 15 s of 503 while war
 LEAN = App("lean", 3000, confirm_root=False)             # port opens after 8 s, /health takes 400 ms
 STUBBORN = App("stubborn", 5000, stop_grace_period="5s")  # ignores SIGTERM; warm-up 10 s, /health 300 ms
 APPS = [WARM, LEAN, STUBBORN]
-BROKEN_START_TIMEOUT = 20
+BROKEN_START_TIMEOUT = 5  # how long the gate waits for a first good answer before its budget counts
 # Long enough that, staggered over the load's long-request workers, one is still in flight on the old
 # colour when the retire (after the switch and the confirm) stops it: at 15 s (30 s before) the last long
 # answer still ended as the old container exited (0.01 s before it, on a machine shared with four sessions).
