@@ -45,11 +45,13 @@ GROUPS = [
                                        "tests/integration/test_do_monitoring.py",
                                        "tests/integration/test_do_emulator.py",
                                        "tests/integration/test_quickstart.py"]),
-    Group("apps-warm", droplet="droplet-2", estimate=283, after=BASE, env=FROM_BASE,
+    # test_real_apps, one app each, every scenario starting where the one before left off: 8, 10 and 9
+    # playbook runs (was 11, 14, 14); quiet ~210, ~250, ~255 s (measured 264, 507, 294 s under load).
+    Group("apps-warm", droplet="droplet-2", estimate=210, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_real_apps.py", "-k", "warm"]),
-    Group("apps-lean", droplet="droplet-3", estimate=400, after=BASE, env=FROM_BASE,
+    Group("apps-lean", droplet="droplet-3", estimate=250, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_real_apps.py", "-k", "lean"]),
-    Group("apps-stubborn", droplet="droplet-4", estimate=245, after=BASE, env=FROM_BASE,
+    Group("apps-stubborn", droplet="droplet-4", estimate=255, after=BASE, env=FROM_BASE,
           args=["tests/e2e/test_real_apps.py", "-k", "stubborn"]),
     # 4 cases in 9 playbook runs (15 before #26's cuts): 204 s at load 8-10 (224 s quiet before).
     Group("changes", droplet="droplet-5", estimate=150, after=BASE, env=FROM_BASE,
