@@ -15,12 +15,10 @@ setup:
 	@bash scripts/setup-system.sh
 	@$(MAKE) --no-print-directory $(VENV)/.installed .collections/ansible_collections/berth/ops
 
-# --no-compile: pip would byte-compile every file of every package (27 of 30 CPU-s); Python compiles
-# the modules it imports on first use instead, a small part of them.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile --group test
+	$(PY) -m pip install -q --group test
 	touch $@
 
 # The checkout itself is the collection berth.ops (see collections_path in ansible.cfg).
