@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -106,14 +107,13 @@ def wait_for(alert: str, status: str, since: float, deadline: float) -> float:
     pytest.fail(f"no {status} {alert} within {deadline} s; got {notifications()}")
 
 
-def promql(query: str) -> list[dict]:
-    out = on_droplet("curl -fsS --get http://127.0.0.1:9090/api/v1/query --data-urlencode "
-                     + shlex.quote(f"query={query}")).stdout
-    return json.loads(out)["data"]["result"]
-
-
 def prometheus(path: str) -> dict:
-    return json.loads(on_droplet(f"curl -fsS http://127.0.0.1:9090/api/v1/{path}").stdout)["data"]
+    """The `data` of an answer of Prometheus' API on the droplet's loopback (`path`: after /api/v1/, encoded)."""
+    return json.loads(on_droplet(f"curl -fsS {shlex.quote('http://127.0.0.1:9090/api/v1/' + path)}").stdout)["data"]
+
+
+def promql(query: str) -> list[dict]:
+    return prometheus("query?" + urlencode({"query": query}))["result"]
 
 
 def epoch(stamp: str) -> float:
