@@ -73,6 +73,22 @@ def test_containers_are_labelled_live_only_on_the_live_colour():
         {"targets": ["172.20.0.2:8083"], "labels": {"job": "traefik"}}]
 
 
+def test_both_projects_of_a_colour_and_the_singletons_belong_to_their_app_and_a_retired_standby_is_not_live():
+    inspected = [container("sample-green-web-1", "sample-green-2"),
+                 container("sample-blue-web-1", "sample-blue-2", running=False),
+                 container("sample-green-web-1-retired-r3", "sample-green", running=False),
+                 container("sample-singletons-worker-1", "sample-singletons")]
+    text = lines(berth_metrics.render(berth_metrics.container_samples(inspected, {"sample": "green"}), 0))
+    assert {'berth_container_up{app="sample",colour="green",live="true",name="sample-green-web-1",'
+            'project="sample-green-2",service="web"} 1',
+            'berth_container_up{app="sample",colour="blue",live="false",name="sample-blue-web-1",'
+            'project="sample-blue-2",service="web"} 0',
+            'berth_container_up{app="sample",colour="green",live="false",name="sample-green-web-1-retired-r3",'
+            'project="sample-green",service="web"} 0',
+            'berth_container_up{app="sample",colour="",live="true",name="sample-singletons-worker-1",'
+            'project="sample-singletons",service="web"} 1'} <= text
+
+
 def test_label_values_are_escaped():
     assert berth_metrics.sample("m", {"a": 'x"y\\z\n'}, 1)[1] == 'm{a="x\\"y\\\\z\\n"} 1'
 

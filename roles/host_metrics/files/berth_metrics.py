@@ -22,8 +22,12 @@ import tempfile
 import time
 from calendar import timegm
 
-COLOUR_PROJECT = re.compile(r"^(?P<app>.+)-(?P<colour>blue|green)$")
-ACCESSORIES_PROJECT = re.compile(r"^(?P<app>.+)-accessories$")
+# A colour runs in one of two compose projects (<app>-<colour>, <app>-<colour>-2: a new release starts in
+# the one its standby does not run in); accessories and singletons each in one outside the colours.
+COLOUR_PROJECT = re.compile(r"^(?P<app>.+)-(?P<colour>blue|green)(?:-2)?$")
+APP_PROJECT = re.compile(r"^(?P<app>.+)-(?:accessories|singletons)$")
+# A standby moved aside for a new release: renamed <name>-retired-<release id>, stopping in the background.
+RETIRED = "-retired-"
 
 HELP = {
     "berth_release_live_info": "The live release and colour of an app (newest succeeded record).",
@@ -119,7 +123,8 @@ def live_colours(apps: dict[str, list[dict]]) -> dict[str, str]:
 
 def container_samples(inspected: list[dict], colours: dict[str, str]) -> list[tuple[str, str]]:
     """Per container: up, unhealthy, restarts, OOM kill. `live` is "true" for the live colour of an
-    app, an app's accessories and containers outside any app (Traefik), "false" for the standby."""
+    app, an app's accessories and singletons and containers outside any app (Traefik), "false" for the
+    standby and a retired standby on its way out."""
     out = []
     for container in inspected:
         config_labels = (container.get("Config") or {}).get("Labels") or {}
@@ -128,10 +133,13 @@ def container_samples(inspected: list[dict], colours: dict[str, str]) -> list[tu
         if match := COLOUR_PROJECT.match(project):
             app, colour = match["app"], match["colour"]
             live = "true" if colours.get(app) == colour else "false"
-        elif match := ACCESSORIES_PROJECT.match(project):
+        elif match := APP_PROJECT.match(project):
             app = match["app"]
+        name = container.get("Name", "").lstrip("/")
+        if RETIRED in name:
+            live = "false"
         state = container.get("State") or {}
-        labels = {"name": container.get("Name", "").lstrip("/"), "project": project,
+        labels = {"name": name, "project": project,
                   "service": config_labels.get("com.docker.compose.service", ""),
                   "app": app, "colour": colour, "live": live}
         out.append(sample("berth_container_up", labels, 1 if state.get("Running") else 0))
