@@ -191,6 +191,31 @@ def app_containers(app: App) -> list[str]:
     return sorted(out.stdout.splitlines())
 
 
+def container_events(app: App, since: float, web: str) -> tuple[int, int]:
+    """(when `web` last started, when the first retired container died), in ns, from Docker's event log."""
+    out = on_droplet(f"docker events --since {since:.3f} --until {time.time():.3f} --filter type=container "
+                     f"--filter event=start --filter event=die "
+                     "--format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}'")
+    events = [line.split() for line in out.stdout.splitlines()]
+    starts = [int(at) for at, action, name in events if action == "start" and name == web]
+    deaths = [int(at) for at, action, name in events
+              if action == "die" and name.startswith(f"{app.name}-") and "-retired-" in name]
+    assert starts and deaths, out.stdout
+    return starts[-1], deaths[0]
+
+
+def standby_release(app: App, live_colour: str) -> tuple[str, str] | None:
+    """(version, APP_ECHO) of the other colour's running web container, None when it runs none."""
+    other_colour = "blue" if live_colour == "green" else "green"
+    out = on_droplet(f"docker inspect -f '{{{{.State.Running}}}} {{{{json .Config.Env}}}}' "
+                     f"{app.name}-{other_colour}-web-1", check=False)
+    running, _, env = out.stdout.strip().partition(" ")
+    if out.returncode != 0 or running != "true":
+        return None
+    values = dict(item.partition("=")[::2] for item in json.loads(env))
+    return values.get("APP_VERSION", ""), values.get("APP_ECHO", "")
+
+
 class LockWatch:
     """Polls for a deploy lock file on the droplet (every 50 ms) while a playbook runs."""
 

@@ -16,7 +16,6 @@ name may contain an app's name."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from datetime import datetime
 
@@ -31,6 +30,7 @@ from release_checks import (
     app_containers,
     assert_load,
     broke_a_dead_lock,
+    container_events,
     env_in_container,
     killed_under_load,
     live,
@@ -38,6 +38,7 @@ from release_checks import (
     releases,
     routing,
     stack,
+    standby_release,
     under_load,
 )
 
@@ -83,31 +84,6 @@ def ensure_live(provisioned, app: App, tag: str, echo: str = "alpha", standby: s
         ensure_live(provisioned, app, standby)  # a warm flip when it is the other colour already
     result = playbook(provisioned, "deploy", stack(app, tag, echo))
     assert result.returncode == 0, "could not restore the starting point:\n" + result.stdout[-3000:]
-
-
-def container_events(app: App, since: float, web: str) -> tuple[int, int]:
-    """(when `web` last started, when the first retired container died), in ns, from Docker's event log."""
-    out = on_droplet(f"docker events --since {since:.3f} --until {time.time():.3f} --filter type=container "
-                     f"--filter event=start --filter event=die "
-                     "--format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}'")
-    events = [line.split() for line in out.stdout.splitlines()]
-    starts = [int(at) for at, action, name in events if action == "start" and name == web]
-    deaths = [int(at) for at, action, name in events
-              if action == "die" and name.startswith(f"{app.name}-") and "-retired-" in name]
-    assert starts and deaths, out.stdout
-    return starts[-1], deaths[0]
-
-
-def standby_release(app: App, live_colour: str) -> tuple[str, str] | None:
-    """(version, APP_ECHO) of the other colour's running web container, None when it runs none."""
-    other_colour = "blue" if live_colour == "green" else "green"
-    out = on_droplet(f"docker inspect -f '{{{{.State.Running}}}} {{{{json .Config.Env}}}}' "
-                     f"{app.name}-{other_colour}-web-1", check=False)
-    running, _, env = out.stdout.strip().partition(" ")
-    if out.returncode != 0 or running != "true":
-        return None
-    values = dict(item.partition("=")[::2] for item in json.loads(env))
-    return values.get("APP_VERSION", ""), values.get("APP_ECHO", "")
 
 
 def live_release(provisioned, app: App, fallback: str) -> tuple[str, str]:
