@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The lab test suite in one job pool: the pytest groups of tests/groups.py and every Molecule scenario
-(molecule/*/molecule.yml), SUITE_JOBS (3) at a time, longest first, one log per group in
+(molecule/*/molecule.yml), SUITE_JOBS (4) at a time, longest first, one log per group in
 .lab/suite-logs/. A group passes only on positive proof, never because nothing said it failed:
 
 - pytest: exit 0, and its junit xml exists, parses and holds every test the group collected before the
@@ -858,8 +858,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="print the selected groups in start order")
     parser.add_argument("--check-groups", action="store_true", help="collect and check coverage; run nothing")
     parser.add_argument("--check-skips", type=Path, metavar="XML", help="check a junit xml's skips and exit")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SUITE_JOBS", "3")),
-                        help="groups at a time (SUITE_JOBS, 3)")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SUITE_JOBS", "4")),
+                        help="groups at a time (SUITE_JOBS, 4)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per group (1800)")
     parser.add_argument("--no-cleanup", action="store_true", help="keep each group's droplet")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (the one holding this file)")
