@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ansible_collections.berth.ops.plugins.module_utils import _host, _records
 
 SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "host_metrics" / "files" / "berth_metrics.py"
 spec = importlib.util.spec_from_file_location("berth_metrics", SCRIPT)
@@ -87,6 +88,15 @@ def test_both_projects_of_a_colour_and_the_singletons_belong_to_their_app_and_a_
             'project="sample-green",service="web"} 0',
             'berth_container_up{app="sample",colour="",live="true",name="sample-singletons-worker-1",'
             'project="sample-singletons",service="web"} 1'} <= text
+
+
+def test_the_writer_reads_the_project_names_and_retired_marker_the_release_layer_writes():
+    # The writer runs alone on the host (no module_utils there): its copies must match the release layer's.
+    assert berth_metrics.RETIRED == _host.RETIRED
+    for colour in ("blue", "green"):
+        for project in _records.projects("my-app", colour):
+            match = berth_metrics.COLOUR_PROJECT.match(project)
+            assert match and (match["app"], match["colour"]) == ("my-app", colour), project
 
 
 def test_label_values_are_escaped():
