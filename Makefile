@@ -82,7 +82,7 @@ unit: setup
 # time, each on a droplet of its own; a group passes only on proof (tests/runner.py). SUITE_ARGS adds
 # runner options, e.g. SUITE_ARGS="--only core"; molecule and e2e are its two halves.
 # 4 on 2 cores: the groups wait on gates, grace periods and alerts a tenth of the time; measured on a quiet
-# clean clone, make test 1,433 s at 3 (CPUs busy 88 %) and 1,344 s at 4 (96 %), every group passed.
+# clean clone, make test 1,433 s at 3 (CPUs busy 88 %) and 1,334-1,391 s at 4 (96-97 %, 3 runs), every group passed.
 SUITE_JOBS ?= 4
 SUITE_ARGS ?=
 suite: lab
